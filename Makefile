@@ -1,0 +1,89 @@
+# ringmq -- one plain Makefile.
+#   make            build bin/ringmq (and tools) with -O2 -Werror
+#   make test       install what is missing (as root), build, run every test
+#   make run        install, build, start the broker in the foreground
+#   make SAN=1 ...  the same with AddressSanitizer + UBSan (separate build dir)
+
+CC      ?= cc
+SAN     ?= 0
+PKGS    := libevent-dev libjemalloc-dev libcmocka-dev libcjson-dev libssl-dev \
+           pkg-config mosquitto-clients mosquitto python3-paho-mqtt
+
+CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
+               -Wno-missing-field-initializers -D_GNU_SOURCE -MMD -MP \
+               -I. -Icommon -Ishm -Ifrontend -Ifanout -Isupervisor
+LIBS := -levent -lcjson -ljemalloc -lpthread
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+BIN     := build/san/bin
+CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
+           -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+           -DRINGMQ_NO_JEMALLOC
+LDFLAGS := -fsanitize=address,undefined
+LIBS    := -levent -lcjson -lpthread
+else
+BUILD   := build/rel
+BIN     := bin
+CFLAGS  := $(CFLAGS_BASE)
+LDFLAGS :=
+endif
+
+LIB_SRC := $(wildcard common/*.c shm/*.c frontend/*.c fanout/*.c supervisor/*.c)
+LIB_SRC := $(filter-out supervisor/main.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/supervisor/main.o
+LIBA    := $(BUILD)/libringmq.a
+
+TEST_SRC := $(wildcard tests/common/test_*.c tests/shm/test_*.c tests/fanout/test_*.c tests/frontend/test_*.c tests/supervisor/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit e2e run clean format
+all: $(BIN)/ringmq
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/ringmq: $(MAIN_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter $(LDFLAGS) -o $@ $< $(LIBA) -lcmocka $(LIBS)
+
+# Installs the Debian packages the build and the tests need, when root and
+# something is missing.  Harmless otherwise.
+deps:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing packages (run as root or install them):$$missing"; exit 1; fi; \
+	fi
+
+unit: $(TEST_BIN)
+
+test: deps
+	$(MAKE) all unit
+	@RINGMQ_BIN=$(BIN)/ringmq RINGMQ_TESTBIN=$(BUILD)/tests tests/run_all.sh
+
+run: deps
+	$(MAKE) all
+	$(BIN)/ringmq -v
+
+clean:
+	rm -rf build bin
+
+format:
+	clang-format -i $(LIB_SRC) supervisor/main.c $(TEST_SRC) */*.h
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,31 @@
+/*
+ * topic.h -- MQTT topic names and filters: validation and matching
+ * (3.1.1 section 4.7).  Nothing here allocates.
+ */
+#ifndef RINGMQ_TOPIC_H
+#define RINGMQ_TOPIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * A topic name a client may publish to: 1..65535 bytes of valid MQTT UTF-8
+ * (see mqtt_utf8_valid), no '+' or '#'.
+ */
+bool topic_name_valid(const char *s, size_t len);
+
+/*
+ * A topic filter a client may subscribe to: 1..65535 bytes of valid MQTT
+ * UTF-8; '+' only as a whole level; '#' only as a whole last level.
+ */
+bool topic_filter_valid(const char *s, size_t len);
+
+/*
+ * True when the valid filter matches the valid topic name.  A topic whose
+ * first character is '$' is not matched by a filter whose first level is
+ * '+' or '#' (4.7.2).  "a/#" also matches "a".
+ */
+bool topic_matches(const char *filter, size_t flen, const char *topic,
+                   size_t tlen);
+
+#endif

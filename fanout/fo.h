@@ -1,0 +1,82 @@
+/*
+ * fo.h -- the fan-out worker process: state shared by its files
+ * (fo_main.c: loop and wake-ups; fo_session.c: connect, takeover, detach,
+ * subscriptions; fo_publish.c: matching, dedup, delivery, retained).
+ */
+#ifndef RINGMQ_FO_H
+#define RINGMQ_FO_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "fo_index.h"
+#include "shm.h"
+#include "strmap.h"
+
+typedef struct fo_match {
+    uint32_t slot;
+    uint8_t qos;
+} fo_match_t;
+
+typedef struct fo {
+    const cfg_t *cfg;
+    shm_t *shm;
+    uint32_t idx;
+    uint32_t n_fe;
+    uint32_t n_fo;
+    proc_t *proc;
+    arena_part_t *part;
+    const int *fe_efd;   /* eventfd per frontend */
+    uint8_t *fe_dirty;   /* frontend needs an eventfd write */
+
+    fo_index_t *ix;
+    strmap_t ids;        /* client id -> slot */
+    strmap_t retained;   /* topic -> arena handle (qos in top bits? no:
+                            see fo_publish.c) */
+    uint32_t *free_slots; /* stack of free owned slots */
+    uint32_t n_free;
+    ing_rec_t *pending;  /* per owned slot: takeover waiting, type 0 none */
+
+    /* dedup scratch, sized for every owned slot */
+    uint32_t *stamp;     /* per slot / n_fo */
+    uint32_t *pos;       /* per slot / n_fo: index in match[] */
+    uint32_t epoch;
+    fo_match_t *match;
+    uint32_t n_match;
+    uint32_t *notify;    /* slots touched in this batch */
+    uint32_t n_notify;
+    uint64_t now;
+} fo_t;
+
+/* Process entry: runs worker idx until SIGTERM.  Returns the exit code. */
+int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd);
+
+/* fo_session.c */
+void fo_on_connect(fo_t *fo, const ing_rec_t *r);
+void fo_on_detach(fo_t *fo, const ing_rec_t *r);
+void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe);
+void fo_expire_sessions(fo_t *fo);
+
+/* fo_publish.c */
+void fo_on_publish(fo_t *fo, const ing_rec_t *r);
+/* Queues retained messages matching filter to slot at most at qos. */
+void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
+                      uint16_t flen, uint8_t qos);
+void fo_retained_free(fo_t *fo);
+
+/* fo_main.c: output ring helpers */
+/* Pushes one output record to slot's ring (caller checked the space) and
+ * remembers the slot for the end-of-batch notification. */
+void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec);
+/* Room for a delivery (not a control record) in slot's ring. */
+int fo_has_room(fo_t *fo, uint32_t slot);
+/* Notifies host frontends of every slot pushed to since the last call and
+ * writes the eventfds of sleeping frontends. */
+void fo_flush_notify(fo_t *fo);
+
+static inline uint32_t fo_local(const fo_t *fo, uint32_t slot)
+{
+    return slot / fo->n_fo;
+}
+
+#endif

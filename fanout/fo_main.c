@@ -1,0 +1,259 @@
+/*
+ * fo_main.c -- the fan-out worker process: its loop over the ingest rings,
+ * its sleep on a futex, and the wake-ups it sends to frontends.
+ *
+ * NOTES
+ *   Owns: its proc_t; the producer side of the reply and notify rings it
+ *   writes; the producer side and the owner-written fields of the slots it
+ *   owns (slot % n_fo == idx); its arena partition (subscription records).
+ *   Private: subscription index, client-id map, retained store -- all
+ *   derived state that a restarted worker rebuilds.
+ *   Reads: the ingest rings addressed to it; arena blocks it holds
+ *   references to.
+ *   Never touches: sockets, other workers' slots, frontends' partitions
+ *   except through arena_release().
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fo.h"
+#include "log.h"
+#include "mem.h"
+
+static volatile sig_atomic_t fo_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    fo_stop = 1;
+}
+
+int fo_has_room(fo_t *fo, uint32_t slot)
+{
+    ring_t *r = sess_ring(fo->shm, slot);
+    /* The ring may hold max_queued deliveries; the rest is headroom for
+     * control records. */
+    uint32_t need = r->cap - fo->shm->hdr->max_queued + 1;
+    return ring_space(r, need) >= need;
+}
+
+void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec)
+{
+    ring_t *r = sess_ring(fo->shm, slot);
+    if (ring_space(r, 1) < 1) {
+        /* Control headroom is bounded per connection, so this means a
+         * broken invariant; drop the record rather than wedge. */
+        log_err("output ring of slot %u full, record type %u dropped", slot,
+                rec->type);
+        if (rec->h)
+            arena_release(&fo->shm->arena, rec->h);
+        return;
+    }
+    memcpy(ring_slot(r, 0), rec, sizeof(*rec));
+    ring_commit(r, 1);
+    fo->notify[fo->n_notify++] = slot;
+    if (fo->n_notify >= fo->shm->hdr->max_clients / fo->n_fo + 1)
+        fo_flush_notify(fo);
+}
+
+void fo_flush_notify(fo_t *fo)
+{
+    /* Orders the output ring commits above before the loads of `queued`
+     * below; pairs with the fence a frontend issues after clearing
+     * `queued` and before it reads the ring head (fe_drain_slot()). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (uint32_t i = 0; i < fo->n_notify; i++) {
+        uint32_t slot = fo->notify[i];
+        sess_slot_t *s = shm_slot(fo->shm, slot);
+        if (s->state != SESS_ONLINE)
+            continue; /* the next host drains on attach */
+        if (__atomic_load_n(&s->queued, __ATOMIC_RELAXED))
+            continue;
+        ring_t *nr = shm_notify(fo->shm, fo->idx, s->host_fe);
+        if (ring_space(nr, 1) < 1) {
+            /* Cannot happen while each slot is queued at most once; if it
+             * does, the frontend's periodic sweep drains the slot. */
+            log_err("notify ring to frontend %u full", s->host_fe);
+            continue;
+        }
+        __atomic_store_n(&s->queued, 1, __ATOMIC_RELAXED);
+        *(uint32_t *)ring_slot(nr, 0) = slot;
+        ring_commit(nr, 1);
+        fo->fe_dirty[s->host_fe] = 1;
+    }
+    fo->n_notify = 0;
+    /* Orders the notify ring commits before the loads of `sleeping`;
+     * pairs with the fence in the frontend's wake handler after it sets
+     * `sleeping` and before it re-checks its notify rings. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (uint32_t f = 0; f < fo->n_fe; f++) {
+        if (!fo->fe_dirty[f])
+            continue;
+        fo->fe_dirty[f] = 0;
+        if (__atomic_load_n(&shm_fe_proc(fo->shm, f)->sleeping,
+                            __ATOMIC_RELAXED)) {
+            uint64_t one = 1;
+            if (write(fo->fe_efd[f], &one, sizeof(one)) < 0 &&
+                errno != EAGAIN)
+                log_err("write(eventfd of frontend %u) failed: %s", f,
+                        strerror(errno));
+        }
+    }
+}
+
+static void handle(fo_t *fo, const ing_rec_t *r)
+{
+    switch (r->type) {
+    case ING_PUBLISH:
+        fo_on_publish(fo, r);
+        break;
+    case ING_CONNECT:
+        fo_on_connect(fo, r);
+        break;
+    case ING_DETACH:
+        fo_on_detach(fo, r);
+        break;
+    case ING_SUBSCRIBE:
+        fo_on_subscribe(fo, r, 0);
+        break;
+    case ING_UNSUBSCRIBE:
+        fo_on_subscribe(fo, r, 1);
+        break;
+    default:
+        log_err("ingest record of unknown type %u from frontend %u ignored",
+                r->type, r->fe);
+    }
+}
+
+/* One pass over every ingest ring.  Returns the records handled. */
+static uint32_t poll_rings(fo_t *fo)
+{
+    uint32_t total = 0;
+    for (uint32_t f = 0; f < fo->n_fe; f++) {
+        ring_t *r = shm_ingest(fo->shm, f, fo->idx);
+        uint32_t n = ring_count(r);
+        if (n > 256)
+            n = 256;
+        for (uint32_t i = 0; i < n; i++) {
+            ing_rec_t rec;
+            memcpy(&rec, ring_peek(r, i), sizeof(rec));
+            if (rec.fe != f) {
+                log_err("ingest record claims frontend %u on ring of %u",
+                        rec.fe, f);
+                rec.fe = (uint8_t)f;
+            }
+            handle(fo, &rec);
+        }
+        if (n)
+            ring_consume(r, n);
+        total += n;
+    }
+    return total;
+}
+
+static int rings_empty(fo_t *fo)
+{
+    for (uint32_t f = 0; f < fo->n_fe; f++)
+        if (ring_count(shm_ingest(fo->shm, f, fo->idx)))
+            return 0;
+    return 1;
+}
+
+static void sleep_until_woken(fo_t *fo)
+{
+    proc_t *p = fo->proc;
+    uint32_t v = __atomic_load_n(&p->futex, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&p->sleeping, 1, __ATOMIC_RELAXED);
+    /* Orders the store of `sleeping` before the ring re-check; pairs with
+     * the fence in shm_wake_worker() between a producer's commit and its
+     * load of `sleeping`. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (rings_empty(fo) && !fo_stop) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        syscall(SYS_futex, &p->futex, FUTEX_WAIT, v, &ts, NULL, 0);
+    }
+    __atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
+}
+
+int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
+{
+    fo_t fo;
+    memset(&fo, 0, sizeof(fo));
+    fo.cfg = cfg;
+    fo.shm = shm;
+    fo.idx = idx;
+    fo.n_fe = shm->hdr->n_fe;
+    fo.n_fo = shm->hdr->n_fo;
+    fo.proc = shm_fo_proc(shm, idx);
+    fo.part = shm_fo_part(shm, idx);
+    fo.fe_efd = fe_efd;
+    fo.fe_dirty = mem_calloc(fo.n_fe, 1);
+    fo.ix = fo_index_new();
+    strmap_init(&fo.ids);
+    strmap_init(&fo.retained);
+
+    uint32_t owned = shm->hdr->max_clients / fo.n_fo + 1;
+    fo.free_slots = mem_calloc(owned, sizeof(uint32_t));
+    fo.pending = mem_calloc(owned, sizeof(ing_rec_t));
+    fo.stamp = mem_calloc(owned, sizeof(uint32_t));
+    fo.pos = mem_calloc(owned, sizeof(uint32_t));
+    fo.match = mem_calloc(owned, sizeof(fo_match_t));
+    fo.notify = mem_calloc(owned + 1, sizeof(uint32_t));
+    /* Free slots, lowest first on top of the stack. */
+    for (int64_t s = shm->hdr->max_clients - 1; s >= 0; s--)
+        if ((uint32_t)s % fo.n_fo == idx)
+            fo.free_slots[fo.n_free++] = (uint32_t)s;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    fo.proc->started = (uint64_t)time(NULL);
+    log_info("fan-out worker %u started, %u slots", idx, fo.n_free);
+
+    uint32_t idle = 0;
+    time_t last_tick = time(NULL);
+    while (!fo_stop) {
+        uint32_t n = poll_rings(&fo);
+        fo_flush_notify(&fo);
+        if (n == 0) {
+            if (++idle < 64) {
+                __builtin_ia32_pause();
+                continue;
+            }
+            idle = 0;
+            sleep_until_woken(&fo);
+        } else {
+            idle = 0;
+        }
+        time_t now = time(NULL);
+        if (now != last_tick) {
+            last_tick = now;
+            fo.now = (uint64_t)now;
+            fo_expire_sessions(&fo);
+            fo_flush_notify(&fo);
+            if (getppid() == 1)
+                break; /* supervisor gone */
+        }
+    }
+    log_info("fan-out worker %u stopping", idx);
+    fo_retained_free(&fo);
+    fo_index_free(fo.ix);
+    strmap_free(&fo.ids);
+    strmap_free(&fo.retained);
+    mem_free(fo.fe_dirty);
+    mem_free(fo.free_slots);
+    mem_free(fo.pending);
+    mem_free(fo.stamp);
+    mem_free(fo.pos);
+    mem_free(fo.match);
+    mem_free(fo.notify);
+    return 0;
+}

@@ -1,0 +1,154 @@
+/*
+ * fo_publish.c -- what a worker does with a PUBLISH: retained store,
+ * matching against its subscription index, one delivery per client at the
+ * highest granted QoS, and the queue limits.
+ */
+#include <string.h>
+
+#include "fo.h"
+#include "log.h"
+#include "mem.h"
+#include "topic.h"
+
+typedef struct fo_ret {
+    arena_h h;
+    uint8_t qos;
+} fo_ret_t;
+
+static void on_match(void *arg, uint32_t slot, uint8_t qos)
+{
+    fo_t *fo = arg;
+    uint32_t l = fo_local(fo, slot);
+    if (fo->stamp[l] != fo->epoch) {
+        fo->stamp[l] = fo->epoch;
+        fo->pos[l] = fo->n_match;
+        fo->match[fo->n_match].slot = slot;
+        fo->match[fo->n_match].qos = qos;
+        fo->n_match++;
+    } else if (fo->match[fo->pos[l]].qos < qos) {
+        fo->match[fo->pos[l]].qos = qos;
+    }
+}
+
+static void retain_store(fo_t *fo, const char *topic, uint16_t tlen,
+                         arena_h h, uint8_t qos, int clear)
+{
+    arena_t *a = &fo->shm->arena;
+    strmap_ent_t *e = strmap_get(&fo->retained, topic, tlen);
+    if (e) {
+        fo_ret_t *old = (fo_ret_t *)(uintptr_t)e->val;
+        arena_release(a, old->h);
+        if (clear) {
+            mem_free(old);
+            strmap_del(&fo->retained, topic, tlen);
+            return;
+        }
+        old->h = h;
+        old->qos = qos;
+        arena_ref_add(a, h, 1);
+        return;
+    }
+    if (clear)
+        return;
+    fo_ret_t *r = mem_alloc(sizeof(*r));
+    r->h = h;
+    r->qos = qos;
+    arena_ref_add(a, h, 1);
+    strmap_put(&fo->retained, topic, tlen, (uint64_t)(uintptr_t)r);
+}
+
+void fo_retained_free(fo_t *fo)
+{
+    size_t i;
+    for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
+         e = strmap_next(&fo->retained, e, &i)) {
+        fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
+        arena_release(&fo->shm->arena, r->h);
+        mem_free(r);
+    }
+}
+
+void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
+                      uint16_t flen, uint8_t qos)
+{
+    size_t i;
+    for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
+         e = strmap_next(&fo->retained, e, &i)) {
+        if (!topic_matches(filter, flen, e->key, e->len))
+            continue;
+        fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
+        if (!fo_has_room(fo, slot)) {
+            shm_slot(fo->shm, slot)->drops++;
+            fo->proc->drops_queue++;
+            continue;
+        }
+        out_rec_t o = {.h = r->h,
+                       .type = OUT_DELIVER,
+                       .qos = r->qos < qos ? r->qos : qos,
+                       .flags = OUT_F_RETAIN};
+        arena_ref_add(&fo->shm->arena, r->h, 1);
+        fo_push(fo, slot, &o);
+    }
+}
+
+void fo_on_publish(fo_t *fo, const ing_rec_t *r)
+{
+    arena_t *a = &fo->shm->arena;
+    uint32_t len;
+    uint8_t *m = arena_get(a, r->h1, &len);
+    if (m == NULL || len < 2 || (uint32_t)msg_topic_len(m) + 2 > len) {
+        log_err("PUBLISH from frontend %u with stale or bad message handle",
+                r->fe);
+        return;
+    }
+    uint16_t tlen = msg_topic_len(m);
+    const char *topic = (const char *)m + 2;
+    fo->proc->msgs_in++;
+
+    if (r->flags & ING_F_RETAIN)
+        retain_store(fo, topic, tlen, r->h1, r->qos, len == 2u + tlen);
+
+    if (++fo->epoch == 0) {
+        /* Stamps wrapped: forget them all once every 4 billion messages. */
+        memset(fo->stamp, 0,
+               (fo->shm->hdr->max_clients / fo->n_fo + 1) * sizeof(uint32_t));
+        fo->epoch = 1;
+    }
+    fo->n_match = 0;
+    fo_index_match(fo->ix, topic, tlen, on_match, fo);
+
+    /* Decide first, then take every reference with one atomic add, then
+     * push: a frontend may release a reference as soon as it sees a
+     * record. */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < fo->n_match; i++) {
+        uint32_t slot = fo->match[i].slot;
+        sess_slot_t *s = shm_slot(fo->shm, slot);
+        uint8_t q = fo->match[i].qos < r->qos ? fo->match[i].qos : r->qos;
+        if (s->state == SESS_FREE)
+            continue;
+        if (s->state == SESS_OFFLINE && q == 0) {
+            fo->proc->drops_offline0++;
+            continue;
+        }
+        if (!fo_has_room(fo, slot)) {
+            s->drops++;
+            fo->proc->drops_queue++;
+            continue;
+        }
+        fo->match[n].slot = slot;
+        fo->match[n].qos = q;
+        n++;
+    }
+    if (n) {
+        arena_ref_add(a, r->h1, n);
+        for (uint32_t i = 0; i < n; i++) {
+            out_rec_t o = {.h = r->h1,
+                           .type = OUT_DELIVER,
+                           .qos = fo->match[i].qos};
+            fo_push(fo, fo->match[i].slot, &o);
+        }
+        fo->proc->msgs_out += n;
+    }
+    arena_release(a, r->h1); /* the ingest reference */
+}

@@ -1,0 +1,160 @@
+/*
+ * fe.h -- the frontend process: connections, their input and output
+ * queues, and the packet handlers (handle_*.c), shared by its files.
+ */
+#ifndef RINGMQ_FE_H
+#define RINGMQ_FE_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "config.h"
+#include "mqtt.h"
+#include "shm.h"
+
+#define FE_IOV_CAP 256     /* iovecs per connection output queue */
+#define FE_HB_CAP 2048     /* per-connection header/control byte buffer */
+#define FE_MAX_PENDING_ACKS 16 /* SUBSCRIBE/UNSUBSCRIBE awaiting a worker */
+#define FE_ID_BITS 20
+
+enum {
+    C_NEW = 0,        /* accepted, waiting for CONNECT */
+    C_CONNECTING = 1, /* CONNECT posted to the owner worker */
+    C_ACTIVE = 2      /* attached to its session slot */
+};
+
+typedef struct fe_conn {
+    int fd;
+    uint32_t id;   /* index in fe_t.conns */
+    uint32_t gen;  /* bumped each time the index is reused */
+    int state;
+    struct event *ev_read;
+    struct event *ev_write;
+    char peer[64];
+    char *client_id;
+
+    /* input */
+    uint8_t *in;
+    size_t in_len;
+    size_t in_cap;
+    bool paused;        /* input processing stopped (back-pressure) */
+    bool read_off;      /* ev_read removed */
+
+    /* output: a FIFO of iovecs; rel[i] is released once iov[i] is sent */
+    struct iovec iov[FE_IOV_CAP];
+    arena_h rel[FE_IOV_CAP];
+    uint32_t iov_head;
+    uint32_t iov_n;
+    uint8_t hb[FE_HB_CAP];
+    uint32_t hb_used;
+    bool write_on;      /* ev_write added */
+    bool dirty;         /* in the flush list */
+    struct fe_conn *dirty_next;
+
+    /* session */
+    uint32_t slot;
+    uint32_t conn_gen;
+    uint8_t level;
+    bool clean;
+    uint16_t keepalive;
+    bool inflight_blocked; /* drain stopped: inflight window full */
+    bool disconnecting;    /* DISCONNECT received: close cleanly */
+    uint32_t pending_acks;
+    time_t accepted_at;
+    time_t last_rx;
+} fe_conn_t;
+
+typedef struct fe {
+    const cfg_t *cfg;
+    shm_t *shm;
+    uint32_t idx;
+    uint32_t n_fo;
+    proc_t *proc;
+    arena_part_t *part;
+    struct event_base *base;
+    struct event *ev_wake;
+    struct event *ev_tick;
+    struct event *ev_retry;
+    struct event **ev_listen;
+    int n_listen;
+    int efd;
+
+    fe_conn_t **conns;   /* by id */
+    uint32_t conns_cap;
+    uint32_t *free_ids;
+    uint32_t n_free_ids;
+    uint32_t *conn_gens; /* next generation per id */
+    uint32_t n_conns;
+    fe_conn_t **by_slot; /* attached connection per session slot */
+    uint32_t *connects_out; /* outstanding CONNECTs per worker */
+
+    fe_conn_t *dirty;    /* connections with output to flush */
+    uint8_t *wake_fo;    /* workers to wake at the end of this callback */
+    bool retry_armed;
+    time_t now;
+} fe_t;
+
+extern fe_t *fe;
+
+/* Process entry: runs frontend idx until SIGTERM.  Returns the exit code. */
+int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
+            int n_lfd, int efd);
+
+/* fe_conn.c */
+void fe_accept(evutil_socket_t lfd, short what, void *arg);
+/* Closes c.  clean: a DISCONNECT was received (no will).  reason is
+ * logged.  c is freed. */
+void fe_close(fe_conn_t *c, bool clean, const char *reason);
+/* Runs the packet handlers over buffered input until it is used up or the
+ * connection pauses.  Returns 0, or -1 when c was closed. */
+int fe_process_input(fe_conn_t *c);
+/* Stops processing input until fe_resume(); arms the retry timer. */
+void fe_pause(fe_conn_t *c);
+void fe_resume(fe_conn_t *c);
+/* Queues bytes (copied) for c.  Returns 0 or -1 when the queue is full. */
+int fe_out_bytes(fe_conn_t *c, const void *p, size_t n);
+/* Queues arena bytes for c (not copied); rel is released once they are
+ * written (0: nothing to release).  Returns 0 or -1 when full. */
+int fe_out_ref(fe_conn_t *c, const void *p, size_t n, arena_h rel);
+/* Free iovecs and header bytes in c's queue. */
+bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes);
+void fe_mark_dirty(fe_conn_t *c);
+/* Writes queued output of every dirty connection. */
+void fe_flush_dirty(void);
+/* Writes c's queue now; returns 0, or -1 when c was closed. */
+int fe_flush(fe_conn_t *c);
+fe_conn_t *fe_conn_by_cookie(uint32_t cookie);
+static inline uint32_t fe_cookie(const fe_conn_t *c)
+{
+    return c->gen << FE_ID_BITS | c->id;
+}
+
+/* Posts rec to worker fo's ingest ring.  Returns 0 or -1 when full. */
+int fe_post(uint32_t fo, ing_rec_t *rec);
+/* Room for one record in every ingest ring. */
+bool fe_post_room_all(void);
+/* Posts the message h (holding one reference, consumed) as PUBLISH to
+ * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
+int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);
+
+/* handlers (handle_*.c); each returns 0, or -1 when c was closed */
+int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
+int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
+int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
+int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh,
+                     const uint8_t *b);
+/* Reply from a worker about a CONNECT. */
+void fe_on_reply(uint32_t fo, const rep_rec_t *r);
+
+/* fe_deliver.c */
+/* Moves records from c's output ring into its queue.  Returns 0, or -1
+ * when c was closed (takeover). */
+int fe_drain_slot(fe_conn_t *c);
+/* After attach: re-sends inflight entries, then drains. */
+int fe_resume_session(fe_conn_t *c);
+/* Releases c's inflight entry for pid after PUBACK/PUBCOMP etc. */
+
+#endif

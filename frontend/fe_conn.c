@@ -1,0 +1,511 @@
+/*
+ * fe_conn.c -- a frontend's connections: accept, read and frame packets,
+ * the per-connection output queue written with writev(), back-pressure and
+ * close (with the will where one is due).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fe.h"
+#include "log.h"
+#include "mem.h"
+
+#define FE_IN_INITIAL 1024
+#define FE_READS_PER_EVENT 8
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+static void peer_name(int fd, char *out, size_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+            port = ntohs(s4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+            port = ntohs(s6->sin6_port);
+        }
+    }
+    snprintf(out, n, "%s:%d", host, port);
+}
+
+static fe_conn_t *conn_new(int fd)
+{
+    if (fe->n_free_ids == 0)
+        return NULL;
+    uint32_t id = fe->free_ids[--fe->n_free_ids];
+    fe_conn_t *c = mem_calloc(1, sizeof(*c));
+    c->fd = fd;
+    c->id = id;
+    c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
+    c->in_cap = FE_IN_INITIAL;
+    c->in = mem_alloc(c->in_cap);
+    c->accepted_at = c->last_rx = fe->now;
+    peer_name(fd, c->peer, sizeof(c->peer));
+    c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    c->ev_write = event_new(fe->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    event_add(c->ev_read, NULL);
+    fe->conns[id] = c;
+    fe->n_conns++;
+    fe->proc->conns = fe->n_conns;
+    return c;
+}
+
+void fe_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_err("accept4() failed: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (conn_new(fd) == NULL) {
+            log_warn("frontend %u: connection table full, refusing", fe->idx);
+            close(fd);
+        }
+    }
+}
+
+fe_conn_t *fe_conn_by_cookie(uint32_t cookie)
+{
+    uint32_t id = cookie & ((1u << FE_ID_BITS) - 1);
+    if (id >= fe->conns_cap || fe->conns[id] == NULL)
+        return NULL;
+    fe_conn_t *c = fe->conns[id];
+    return fe_cookie(c) == cookie ? c : NULL;
+}
+
+/* ---- posting to workers ---- */
+
+int fe_post(uint32_t fo, ing_rec_t *rec)
+{
+    ring_t *r = shm_ingest(fe->shm, fe->idx, fo);
+    if (ring_space(r, 1) < 1)
+        return -1;
+    rec->fe = (uint8_t)fe->idx;
+    memcpy(ring_slot(r, 0), rec, sizeof(*rec));
+    ring_commit(r, 1);
+    fe->wake_fo[fo] = 1;
+    return 0;
+}
+
+bool fe_post_room_all(void)
+{
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        if (ring_space(shm_ingest(fe->shm, fe->idx, w), 1) < 1)
+            return false;
+    return true;
+}
+
+int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
+{
+    if (!fe_post_room_all())
+        return -1;
+    arena_ref_add(&fe->shm->arena, h, fe->n_fo - 1);
+    for (uint32_t w = 0; w < fe->n_fo; w++) {
+        ing_rec_t rec = {.type = ING_PUBLISH,
+                         .qos = qos,
+                         .flags = retain ? ING_F_RETAIN : 0,
+                         .slot = c ? c->slot : UINT32_MAX,
+                         .h1 = h};
+        fe_post(w, &rec);
+    }
+    fe->proc->msgs_in++;
+    return 0;
+}
+
+/* ---- close ---- */
+
+static void publish_will(fe_conn_t *c)
+{
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    arena_h will = s->will;
+    if (will == 0)
+        return;
+    /* The owner holds a reference until it sees our DETACH, which follows
+     * these records in the same ring; the new reference is the posts'. */
+    arena_ref_add(&fe->shm->arena, will, 1);
+    if (fe_post_publish(c, will, s->will_qos, s->will_retain) < 0) {
+        log_err("ingest ring full: will of client %s lost", c->client_id);
+        arena_release(&fe->shm->arena, will);
+    }
+}
+
+void fe_close(fe_conn_t *c, bool clean, const char *reason)
+{
+    const char *id = c->client_id ? c->client_id : "<unknown>";
+    if (reason)
+        log_notice("Client %s [%s] disconnected: %s.", id, c->peer, reason);
+    else
+        log_notice("Client %s disconnected.", id);
+
+    if (c->state == C_ACTIVE) {
+        if (!clean)
+            publish_will(c);
+        ing_rec_t rec = {.type = ING_DETACH,
+                         .flags = clean ? ING_F_CLEAN_CLOSE : 0,
+                         .slot = c->slot,
+                         .a = c->conn_gen};
+        if (fe_post(shm_slot_owner(fe->shm, c->slot), &rec) < 0)
+            log_err("ingest ring full: DETACH of slot %u lost", c->slot);
+        fe->by_slot[c->slot] = NULL;
+    }
+    /* A connection still waiting in C_CONNECTING leaves its cookie behind:
+     * fe_on_reply() detaches the slot when the answer comes. */
+    for (uint32_t i = 0; i < c->iov_n; i++) {
+        uint32_t k = c->iov_head + i;
+        if (c->rel[k])
+            arena_release(&fe->shm->arena, c->rel[k]);
+    }
+    event_free(c->ev_read);
+    event_free(c->ev_write);
+    close(c->fd);
+    fe->conns[c->id] = NULL;
+    fe->free_ids[fe->n_free_ids++] = c->id;
+    fe->n_conns--;
+    fe->proc->conns = fe->n_conns;
+    if (c->dirty) {
+        /* unlink from the flush list */
+        for (fe_conn_t **pp = &fe->dirty; *pp; pp = &(*pp)->dirty_next)
+            if (*pp == c) {
+                *pp = c->dirty_next;
+                break;
+            }
+    }
+    mem_free(c->client_id);
+    mem_free(c->in);
+    mem_free(c);
+}
+
+/* ---- output ---- */
+
+bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
+{
+    if (c->iov_n == 0) {
+        c->iov_head = 0;
+        c->hb_used = 0;
+    } else if (c->iov_head + c->iov_n + iovs > FE_IOV_CAP &&
+               c->iov_head > 0) {
+        memmove(c->iov, c->iov + c->iov_head, c->iov_n * sizeof(c->iov[0]));
+        memmove(c->rel, c->rel + c->iov_head, c->iov_n * sizeof(c->rel[0]));
+        c->iov_head = 0;
+    }
+    return c->iov_head + c->iov_n + iovs <= FE_IOV_CAP &&
+           c->hb_used + bytes <= FE_HB_CAP;
+}
+
+static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
+{
+    uint32_t k = c->iov_head + c->iov_n++;
+    c->iov[k].iov_base = (void *)p;
+    c->iov[k].iov_len = n;
+    c->rel[k] = rel;
+    fe_mark_dirty(c);
+}
+
+int fe_out_bytes(fe_conn_t *c, const void *p, size_t n)
+{
+    if (!fe_out_room(c, 1, (uint32_t)n))
+        return -1;
+    uint8_t *dst = c->hb + c->hb_used;
+    memcpy(dst, p, n);
+    c->hb_used += (uint32_t)n;
+    /* Extend the previous iovec when it ends right here. */
+    if (c->iov_n > 0) {
+        struct iovec *last = &c->iov[c->iov_head + c->iov_n - 1];
+        if ((uint8_t *)last->iov_base + last->iov_len == dst &&
+            c->rel[c->iov_head + c->iov_n - 1] == 0) {
+            last->iov_len += n;
+            return 0;
+        }
+    }
+    push_iov(c, dst, n, 0);
+    return 0;
+}
+
+int fe_out_ref(fe_conn_t *c, const void *p, size_t n, arena_h rel)
+{
+    if (!fe_out_room(c, 1, 0))
+        return -1;
+    push_iov(c, p, n, rel);
+    return 0;
+}
+
+void fe_mark_dirty(fe_conn_t *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = fe->dirty;
+    fe->dirty = c;
+}
+
+int fe_flush(fe_conn_t *c)
+{
+    while (c->iov_n > 0) {
+        int cnt = c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n;
+        ssize_t w = writev(c->fd, c->iov + c->iov_head, cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->write_on) {
+                    event_add(c->ev_write, NULL);
+                    c->write_on = true;
+                }
+                return 0;
+            }
+            fe_close(c, false, "socket error");
+            return -1;
+        }
+        fe->proc->bytes_out += (uint64_t)w;
+        size_t left = (size_t)w;
+        while (left > 0 || (c->iov_n > 0 &&
+                            c->iov[c->iov_head].iov_len == 0)) {
+            struct iovec *v = &c->iov[c->iov_head];
+            if (left >= v->iov_len) {
+                left -= v->iov_len;
+                if (c->rel[c->iov_head])
+                    arena_release(&fe->shm->arena, c->rel[c->iov_head]);
+                c->iov_head++;
+                c->iov_n--;
+                if (c->iov_n == 0)
+                    break;
+            } else {
+                v->iov_base = (uint8_t *)v->iov_base + left;
+                v->iov_len -= left;
+                left = 0;
+            }
+        }
+    }
+    c->iov_head = 0;
+    c->hb_used = 0;
+    if (c->write_on) {
+        event_del(c->ev_write);
+        c->write_on = false;
+    }
+    return 0;
+}
+
+void fe_flush_dirty(void)
+{
+    while (fe->dirty) {
+        fe_conn_t *c = fe->dirty;
+        fe->dirty = c->dirty_next;
+        c->dirty = false;
+        fe_flush(c);
+    }
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        if (fe->wake_fo[w]) {
+            fe->wake_fo[w] = 0;
+            shm_wake_worker(fe->shm, w);
+        }
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fe_conn_t *c = arg;
+    if (fe_flush(c) < 0)
+        return;
+    if (c->iov_n == 0) {
+        /* Room again: continue what the full queue stopped. */
+        if (c->state == C_ACTIVE && fe_drain_slot(c) < 0)
+            return;
+        if (c->paused)
+            fe_resume(c);
+    }
+    fe_flush_dirty();
+}
+
+/* ---- input ---- */
+
+void fe_pause(fe_conn_t *c)
+{
+    c->paused = true;
+    if (!c->read_off) {
+        event_del(c->ev_read);
+        c->read_off = true;
+    }
+    if (!fe->retry_armed) {
+        struct timeval tv = {0, 2000};
+        event_add(fe->ev_retry, &tv);
+        fe->retry_armed = true;
+    }
+}
+
+void fe_resume(fe_conn_t *c)
+{
+    c->paused = false;
+    if (fe_process_input(c) < 0)
+        return;
+    if (!c->paused && c->read_off && c->state != C_CONNECTING) {
+        event_add(c->ev_read, NULL);
+        c->read_off = false;
+    }
+}
+
+static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
+{
+    const char *why = NULL;
+    if (c->state == C_NEW) {
+        if (fh->type != MQTT_CONNECT) {
+            fe_close(c, false, "first packet is not CONNECT");
+            return -1;
+        }
+        return handle_connect(c, fh, b);
+    }
+    switch (fh->type) {
+    case MQTT_CONNECT:
+        fe_close(c, false, "second CONNECT (protocol violation)");
+        return -1;
+    case MQTT_PUBLISH:
+        return handle_publish(c, fh, b);
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP:
+        return handle_ack(c, fh, b);
+    case MQTT_SUBSCRIBE:
+    case MQTT_UNSUBSCRIBE:
+        return handle_subscribe(c, fh, b);
+    case MQTT_PINGREQ: {
+        if (mqtt_parse_empty(fh->type, fh->flags, fh->remaining, &why) < 0)
+            break;
+        uint8_t out[2];
+        if (!fe_out_room(c, 1, 2)) {
+            fe_pause(c);
+            return 1;
+        }
+        fe_out_bytes(c, out, mqtt_write_pingresp(out));
+        return 0;
+    }
+    case MQTT_DISCONNECT:
+        if (mqtt_parse_empty(fh->type, fh->flags, fh->remaining, &why) < 0)
+            break;
+        fe_close(c, true, NULL);
+        return -1;
+    default:
+        why = "packet type not allowed from a client";
+        break;
+    }
+    char msg[128];
+    snprintf(msg, sizeof(msg), "protocol error: %s", why ? why : "?");
+    fe_close(c, false, msg);
+    return -1;
+}
+
+int fe_process_input(fe_conn_t *c)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (!c->paused && c->state != C_CONNECTING) {
+        mqtt_fixed_t fh;
+        const char *why = NULL;
+        int r = mqtt_fixed_header(c->in + off, c->in_len - off, &fh, &why);
+        if (r == MQTT_AGAIN)
+            break;
+        if (r < 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "malformed packet: %s", why);
+            fe_close(c, false, msg);
+            return -1;
+        }
+        if ((uint64_t)fh.remaining + fh.hdr_len > fe->cfg->max_packet_size) {
+            fe_close(c, false, "packet larger than max_packet_size");
+            return -1;
+        }
+        size_t total = fh.hdr_len + (size_t)fh.remaining;
+        if (c->in_len - off < total) {
+            if (total > c->in_cap) {
+                /* Make room for the whole packet. */
+                memmove(c->in, c->in + off, c->in_len - off);
+                c->in_len -= off;
+                off = 0;
+                c->in_cap = total;
+                c->in = mem_realloc(c->in, c->in_cap);
+            }
+            break;
+        }
+        r = dispatch(c, &fh, c->in + off + fh.hdr_len);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            break; /* paused before consuming this packet */
+        off += total;
+    }
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (c->in_len == 0 && c->in_cap > 64 * 1024) {
+        c->in_cap = FE_IN_INITIAL;
+        c->in = mem_realloc(c->in, c->in_cap);
+    }
+    return rc;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    fe_conn_t *c = arg;
+    for (int i = 0; i < FE_READS_PER_EVENT; i++) {
+        if (c->in_len == c->in_cap) {
+            c->in_cap *= 2;
+            c->in = mem_realloc(c->in, c->in_cap);
+        }
+        ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n == 0) {
+            fe_close(c, false, "connection closed by client");
+            fe_flush_dirty();
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                fe_close(c, false, "socket error");
+                fe_flush_dirty();
+                return;
+            }
+            break;
+        }
+        c->in_len += (size_t)n;
+        c->last_rx = fe->now;
+        fe->proc->bytes_in += (uint64_t)n;
+        if (fe_process_input(c) < 0) {
+            fe_flush_dirty();
+            return;
+        }
+        if (c->paused || c->state == C_CONNECTING) {
+            if (!c->read_off) {
+                event_del(c->ev_read);
+                c->read_off = true;
+            }
+            break;
+        }
+        if ((size_t)n < c->in_cap - (c->in_len - (size_t)n))
+            break; /* short read: the socket is drained */
+    }
+    fe_flush_dirty();
+}

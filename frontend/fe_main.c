@@ -1,0 +1,221 @@
+/*
+ * fe_main.c -- the frontend process: its libevent loop, listeners, the
+ * eventfd wake-up from workers, and the one-second tick (keepalive,
+ * connect timeout, a sweep for output nobody was told about).
+ *
+ * NOTES
+ *   Owns: its proc_t; its arena partition (allocation); the producer side
+ *   of its ingest rings; for each client it hosts, the consumer side of
+ *   the slot's output ring, the inflight table, next packet id and the
+ *   inbound QoS 2 bitmap.  Sockets and connection state are private.
+ *   Reads: reply and notify rings addressed to it; owner-written slot
+ *   fields (will handle) of the clients it hosts.
+ *   Never touches: slots of clients it does not host, other frontends'
+ *   partitions except through arena_release(), the subscription lists.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fe.h"
+#include "log.h"
+#include "mem.h"
+
+fe_t *fe;
+
+static void drain_rings(void)
+{
+    for (uint32_t w = 0; w < fe->n_fo; w++) {
+        ring_t *r = shm_reply(fe->shm, w, fe->idx);
+        uint32_t n = ring_count(r);
+        for (uint32_t i = 0; i < n; i++) {
+            rep_rec_t rep;
+            memcpy(&rep, ring_peek(r, i), sizeof(rep));
+            ring_consume(r, 1);
+            fe_on_reply(w, &rep);
+        }
+    }
+    for (uint32_t w = 0; w < fe->n_fo; w++) {
+        ring_t *r = shm_notify(fe->shm, w, fe->idx);
+        uint32_t n = ring_count(r);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t slot = *(uint32_t *)ring_peek(r, 0);
+            ring_consume(r, 1);
+            if (slot >= fe->shm->hdr->max_clients)
+                continue;
+            fe_conn_t *c = fe->by_slot[slot];
+            if (c == NULL)
+                continue; /* not ours (any more): the new host drains */
+            /* Clear, fence, then read the ring: pairs with the fence in
+             * fo_flush_notify() between the worker's commit and its load
+             * of `queued`. */
+            __atomic_store_n(&shm_slot(fe->shm, slot)->queued, 0,
+                             __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            fe_drain_slot(c);
+        }
+    }
+}
+
+static bool rings_pending(void)
+{
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        if (ring_count(shm_reply(fe->shm, w, fe->idx)) ||
+            ring_count(shm_notify(fe->shm, w, fe->idx)))
+            return true;
+    return false;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    uint64_t v;
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_err("read(eventfd) failed: %s", strerror(errno));
+    for (;;) {
+        __atomic_store_n(&fe->proc->sleeping, 0, __ATOMIC_RELAXED);
+        drain_rings();
+        fe_flush_dirty();
+        __atomic_store_n(&fe->proc->sleeping, 1, __ATOMIC_RELAXED);
+        /* Orders the store of `sleeping` before the re-check; pairs with
+         * the fence in fo_flush_notify() before it loads `sleeping`. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (!rings_pending())
+            break;
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    fe->now = time(NULL);
+    for (uint32_t id = 0; id < fe->conns_cap; id++) {
+        fe_conn_t *c = fe->conns[id];
+        if (c == NULL)
+            continue;
+        if (c->state == C_NEW &&
+            fe->now - c->accepted_at >= (time_t)fe->cfg->connect_timeout) {
+            fe_close(c, false, "no CONNECT within connect_timeout");
+            continue;
+        }
+        if (c->state == C_ACTIVE && c->keepalive &&
+            (fe->now - c->last_rx) * 2 >= (time_t)c->keepalive * 3) {
+            fe_close(c, false, "keepalive timeout");
+            continue;
+        }
+        /* Safety sweep: output that arrived without a notification (a
+         * full notify ring) is picked up within a second. */
+        if (c->state == C_ACTIVE && !c->inflight_blocked && !c->write_on &&
+            ring_count(sess_ring(fe->shm, c->slot)))
+            fe_drain_slot(c);
+    }
+    if (getppid() == 1)
+        event_base_loopbreak(fe->base);
+    fe_flush_dirty();
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    fe->retry_armed = false;
+    for (uint32_t id = 0; id < fe->conns_cap; id++) {
+        fe_conn_t *c = fe->conns[id];
+        if (c && c->paused && !c->write_on)
+            fe_resume(c);
+    }
+    fe_flush_dirty();
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    event_base_loopbreak(fe->base);
+}
+
+int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
+            int n_lfd, int efd)
+{
+    static fe_t self;
+    fe = &self;
+    fe->cfg = cfg;
+    fe->shm = shm;
+    fe->idx = idx;
+    fe->n_fo = shm->hdr->n_fo;
+    fe->proc = shm_fe_proc(shm, idx);
+    fe->part = shm_fe_part(shm, idx);
+    fe->efd = efd;
+    fe->now = time(NULL);
+    fe->conns_cap = shm->hdr->max_clients + 1024;
+    if (fe->conns_cap > (1u << FE_ID_BITS))
+        fe->conns_cap = 1u << FE_ID_BITS;
+    fe->conns = mem_calloc(fe->conns_cap, sizeof(fe_conn_t *));
+    fe->conn_gens = mem_calloc(fe->conns_cap, sizeof(uint32_t));
+    fe->free_ids = mem_calloc(fe->conns_cap, sizeof(uint32_t));
+    for (uint32_t i = 0; i < fe->conns_cap; i++)
+        fe->free_ids[fe->n_free_ids++] = fe->conns_cap - 1 - i;
+    fe->by_slot = mem_calloc(shm->hdr->max_clients, sizeof(fe_conn_t *));
+    fe->connects_out = mem_calloc(fe->n_fo, sizeof(uint32_t));
+    fe->wake_fo = mem_calloc(fe->n_fo, 1);
+
+    signal(SIGPIPE, SIG_IGN);
+    fe->base = event_base_new();
+    if (fe->base == NULL) {
+        log_err("event_base_new() failed");
+        return 1;
+    }
+    fe->ev_listen = mem_calloc((size_t)n_lfd, sizeof(struct event *));
+    fe->n_listen = n_lfd;
+    for (int i = 0; i < n_lfd; i++) {
+        fe->ev_listen[i] = event_new(fe->base, lfd[i], EV_READ | EV_PERSIST,
+                                     fe_accept, NULL);
+        event_add(fe->ev_listen[i], NULL);
+    }
+    fe->ev_wake = event_new(fe->base, efd, EV_READ | EV_PERSIST, on_wake,
+                            NULL);
+    event_add(fe->ev_wake, NULL);
+    fe->ev_tick = event_new(fe->base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval sec = {1, 0};
+    event_add(fe->ev_tick, &sec);
+    fe->ev_retry = event_new(fe->base, -1, 0, on_retry, NULL);
+    struct event *ev_term = evsignal_new(fe->base, SIGTERM, on_signal, NULL);
+    struct event *ev_int = evsignal_new(fe->base, SIGINT, on_signal, NULL);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+
+    fe->proc->started = (uint64_t)fe->now;
+    __atomic_store_n(&fe->proc->sleeping, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    log_info("frontend %u started", idx);
+
+    event_base_dispatch(fe->base);
+
+    log_info("frontend %u stopping", idx);
+    for (uint32_t id = 0; id < fe->conns_cap; id++)
+        if (fe->conns[id])
+            fe_close(fe->conns[id], true, "broker stopping");
+    fe_flush_dirty();
+    for (int i = 0; i < n_lfd; i++)
+        event_free(fe->ev_listen[i]);
+    event_free(fe->ev_wake);
+    event_free(fe->ev_tick);
+    event_free(fe->ev_retry);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_base_free(fe->base);
+    mem_free(fe->ev_listen);
+    mem_free(fe->conns);
+    mem_free(fe->conn_gens);
+    mem_free(fe->free_ids);
+    mem_free(fe->by_slot);
+    mem_free(fe->connects_out);
+    mem_free(fe->wake_fo);
+    return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * handle_connect.c -- CONNECT from a client, the owner worker's answer,
+ * and CONNACK.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fe.h"
+#include "log.h"
+#include "mem.h"
+#include "strmap.h"
+
+static void refuse(fe_conn_t *c, uint8_t rc, const char *reason)
+{
+    uint8_t out[4];
+    fe_out_bytes(c, out, mqtt_write_connack(out, false, rc));
+    fe_flush(c);
+    if (fe->conns[c->id] == c)
+        fe_close(c, false, reason);
+}
+
+/* A client id like Mosquitto's: "auto-" and 32 hex digits. */
+static void assign_id(char *out, size_t n)
+{
+    static uint64_t counter;
+    uint64_t a = strmap_hash(&counter, sizeof(counter)) ^
+                 ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    counter++;
+    uint64_t b = strmap_hash(&a, sizeof(a)) ^ counter;
+    snprintf(out, n, "auto-%016llX%016llX", (unsigned long long)a,
+             (unsigned long long)b);
+}
+
+/* Allocates [u16 len][bytes] (or [u16 tlen][topic][payload] when payload
+ * is given) in our partition.  Returns 0 when the arena is full. */
+static arena_h blob(const void *s, uint16_t len, const void *payload,
+                    size_t plen)
+{
+    void *d;
+    arena_h h = arena_alloc(&fe->shm->arena, fe->part, 2 + len + plen, &d);
+    if (h == 0)
+        return 0;
+    uint8_t *p = d;
+    p[0] = (uint8_t)(len >> 8);
+    p[1] = (uint8_t)len;
+    memcpy(p + 2, s, len);
+    if (plen)
+        memcpy(p + 2 + len, payload, plen);
+    return h;
+}
+
+int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
+{
+    mqtt_connect_t k;
+    const char *why = NULL;
+    int r = mqtt_parse_connect(fh->flags, b, fh->remaining, &k, &why);
+    if (r == MQTT_E_VERSION) {
+        refuse(c, MQTT_RC_BAD_VERSION, "unacceptable protocol version");
+        return -1;
+    }
+    if (r == MQTT_E_CLIENTID) {
+        refuse(c, MQTT_RC_ID_REJECTED, "client identifier rejected");
+        return -1;
+    }
+    if (r < 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "bad CONNECT: %s", why);
+        fe_close(c, false, msg);
+        return -1;
+    }
+    if (!fe->cfg->allow_anonymous) {
+        /* No password file support yet: with anonymous access off nobody
+         * gets in, as with Mosquitto and no password_file. */
+        refuse(c, MQTT_RC_NOT_AUTHORIZED, "not authorised");
+        return -1;
+    }
+    if (fe->cfg->max_keepalive && k.keepalive > fe->cfg->max_keepalive) {
+        refuse(c, MQTT_RC_ID_REJECTED, "keepalive above max_keepalive");
+        return -1;
+    }
+    if (k.will && !fe->cfg->retain_available && k.will_retain) {
+        refuse(c, MQTT_RC_NOT_AUTHORIZED, "retained will, retain off");
+        return -1;
+    }
+    char idbuf[48];
+    const char *id = (const char *)k.client_id.p;
+    uint16_t idlen = k.client_id.len;
+    if (idlen == 0) {
+        assign_id(idbuf, sizeof(idbuf));
+        id = idbuf;
+        idlen = (uint16_t)strlen(idbuf);
+    }
+    uint32_t w = (uint32_t)(strmap_hash(id, idlen) % fe->n_fo);
+    if (fe->connects_out[w] >= fe->shm->hdr->reply_cap / 2 ||
+        ring_space(shm_ingest(fe->shm, fe->idx, w), 1) < 1) {
+        fe_pause(c);
+        return 1;
+    }
+    arena_h hid = blob(id, idlen, NULL, 0);
+    arena_h hwill = 0;
+    if (hid && k.will) {
+        hwill = blob(k.will_topic.p, k.will_topic.len, k.will_payload,
+                     k.will_payload_len);
+        if (hwill == 0) {
+            arena_release(&fe->shm->arena, hid);
+            hid = 0;
+        }
+    }
+    if (hid == 0) {
+        fe_pause(c); /* arena full: retry shortly */
+        return 1;
+    }
+    c->client_id = mem_strndup(id, idlen);
+    c->level = k.level;
+    c->clean = k.clean_session;
+    c->keepalive = k.keepalive;
+    ing_rec_t rec = {.type = ING_CONNECT,
+                     .qos = k.will ? k.will_qos : 0,
+                     .flags = (uint8_t)((k.clean_session ? ING_F_CLEAN : 0) |
+                                        (k.will && k.will_retain
+                                             ? ING_F_WILL_RETAIN
+                                             : 0)),
+                     .h1 = hid,
+                     .h2 = hwill,
+                     .a = fe_cookie(c),
+                     .b = (uint32_t)k.level | (uint32_t)k.keepalive << 8};
+    fe_post(w, &rec);
+    fe->connects_out[w]++;
+    c->state = C_CONNECTING;
+    return 0;
+}
+
+void fe_on_reply(uint32_t w, const rep_rec_t *r)
+{
+    fe_conn_t *c = fe_conn_by_cookie(r->cookie);
+    if (fe->connects_out[w] > 0)
+        fe->connects_out[w]--;
+    if (r->type == REP_CONNECT_OK) {
+        if (c == NULL || c->state != C_CONNECTING) {
+            /* Nobody to attach: hand the session straight back. */
+            ing_rec_t rec = {.type = ING_DETACH,
+                             .slot = r->slot,
+                             .a = r->conn_gen};
+            if (fe_post(shm_slot_owner(fe->shm, r->slot), &rec) < 0)
+                log_err("ingest ring full: DETACH of slot %u lost", r->slot);
+            return;
+        }
+        c->slot = r->slot;
+        c->conn_gen = r->conn_gen;
+        c->state = C_ACTIVE;
+        fe->by_slot[r->slot] = c;
+        uint8_t out[4];
+        fe_out_bytes(c, out,
+                     mqtt_write_connack(out, r->session_present != 0,
+                                        MQTT_RC_ACCEPTED));
+        log_notice("New client connected from %s as %s (p%d, c%d, k%u, "
+                   "fe %u).",
+                   c->peer, c->client_id, c->level == MQTT_V31 ? 1 : 2,
+                   c->clean ? 1 : 0, c->keepalive, fe->idx);
+        if (fe_resume_session(c) < 0)
+            return;
+        fe_resume(c);
+        return;
+    }
+    if (c == NULL || c->state != C_CONNECTING)
+        return;
+    if (r->rc == 0xff) {
+        fe_close(c, false, "superseded by a newer connection");
+        return;
+    }
+    refuse(c, r->rc, "connection refused by session owner");
+}

@@ -1,0 +1,87 @@
+/*
+ * arena.h -- the shared message arena: size-classed, reference-counted
+ * blocks in partitions, one partition per process that allocates.  Handles
+ * carry a generation so a stale handle is detected, never followed.
+ */
+#ifndef RINGMQ_ARENA_H
+#define RINGMQ_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARENA_MAGIC 0x4152454eu /* "AREN" */
+#define ARENA_CLASSES 24        /* 64 B .. 512 MiB */
+#define ARENA_MIN_SHIFT 6
+#define ARENA_HDR 16
+
+/* A handle: (block offset / 64) << 32 | generation.  0 is "no block". */
+typedef uint64_t arena_h;
+
+typedef struct arena_blk {
+    uint32_t gen;  /* bumped by the last release */
+    uint32_t ref;  /* atomic reference count; 0 when free */
+    uint32_t len;  /* user bytes */
+    uint8_t cls;   /* size class */
+    uint8_t part;  /* owning partition */
+    uint16_t pad;
+} arena_blk_t;
+
+typedef struct arena_part {
+    uint32_t magic;
+    uint32_t index;
+    uint64_t start; /* byte offset from the shm base */
+    uint64_t size;
+    /* owner only */
+    uint64_t bump;  /* next never-used byte, relative to start */
+    uint32_t local_free[ARENA_CLASSES]; /* block off64, 0 = empty */
+    uint64_t alloc_fail;
+    uint8_t pad0[64];
+    /* any process: lock-free push; the owner takes the whole stack */
+    uint32_t remote_free[ARENA_CLASSES];
+    uint8_t pad1[64];
+    /* atomic counters (any process) */
+    uint64_t bytes_used;
+    uint64_t blocks_used;
+} arena_part_t;
+
+/* A process's view of the arena: where the mapping is and its bounds. */
+typedef struct arena {
+    uint8_t *base;      /* shm base */
+    uint64_t lo, hi;    /* byte range of the block area */
+    arena_part_t *parts;
+    uint32_t n_parts;
+} arena_t;
+
+/* Initialises partition i covering [start, start+size) of the mapping. */
+void arena_part_init(arena_part_t *p, uint32_t i, uint64_t start,
+                     uint64_t size);
+
+/*
+ * Allocates a block of len bytes in partition p (the caller must be its
+ * owner).  Returns a handle with refcount 1 and sets *data, or 0 when the
+ * partition has no room (back-pressure, not an error).
+ */
+arena_h arena_alloc(arena_t *a, arena_part_t *p, size_t len, void **data);
+
+/*
+ * Checked dereference: returns the block's data and sets *len, or NULL when
+ * the handle is out of bounds, misaligned or stale (generation mismatch or
+ * free block).
+ */
+void *arena_get(const arena_t *a, arena_h h, uint32_t *len);
+
+/* Adds n references (the caller holds one). */
+void arena_ref_add(arena_t *a, arena_h h, uint32_t n);
+
+/* Drops one reference; the last one frees the block (any process). */
+void arena_release(arena_t *a, arena_h h);
+
+/* Blocks and bytes in use over all partitions. */
+void arena_usage(const arena_t *a, uint64_t *blocks, uint64_t *bytes);
+
+static inline arena_h arena_handle(uint64_t off64, uint32_t gen)
+{
+    return (off64 << 32) | gen;
+}
+
+#endif

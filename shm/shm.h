@@ -1,0 +1,226 @@
+/*
+ * shm.h -- the layout of ringmq's shared memory: one memfd holding the
+ * header, per-process blocks, the rings, the session slots and the arena.
+ * This is the only place that defines these byte layouts; every process
+ * compiles the same code.  See docs/architecture.md for who writes what.
+ */
+#ifndef RINGMQ_SHM_H
+#define RINGMQ_SHM_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "records.h"
+#include "ring.h"
+
+#define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
+#define SHM_LAYOUT_VERSION 1
+#define SHM_MAX_PROCS 128
+#define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
+#define SHM_CTL_HEADROOM 64  /* output ring records kept for control */
+
+enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
+
+/* Per-process block: every field is written by that process only, except
+ * `futex`, which producers bump to wake a sleeping worker. */
+typedef struct proc {
+    int32_t pid;       /* set by the supervisor before fork */
+    uint32_t role;
+    uint32_t index;
+    uint32_t sleeping; /* 1 while the process may block (see wake-ups) */
+    uint32_t futex;    /* worker wake word */
+    uint32_t pad0;
+    uint64_t started;  /* unix time */
+    /* counters */
+    uint64_t conns;           /* frontend: connections now */
+    uint64_t msgs_in;         /* PUBLISH received (frontend) / processed */
+    uint64_t msgs_out;        /* deliveries written (frontend) / queued */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t drops_queue;     /* worker: deliveries dropped, queue full */
+    uint64_t drops_offline0;  /* worker: QoS 0 not queued for offline */
+    uint64_t drops_size;      /* frontend: over message_size_limit */
+    uint8_t pad[40];
+} proc_t;
+
+typedef struct shm_hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t total_size;
+    uint64_t created;
+
+    uint32_t n_fe;
+    uint32_t n_fo;
+    uint32_t max_clients;
+    uint32_t max_inflight;
+    uint32_t max_queued;
+    uint32_t out_cap;     /* output ring records per slot */
+    uint32_t ingest_cap;
+    uint32_t reply_cap;
+    uint32_t notify_cap;
+    uint32_t pad0;
+
+    uint64_t off_ingest;  /* n_fe * n_fo rings, stride ingest_stride */
+    uint64_t ingest_stride;
+    uint64_t off_reply;   /* n_fo * n_fe */
+    uint64_t reply_stride;
+    uint64_t off_notify;  /* n_fo * n_fe */
+    uint64_t notify_stride;
+    uint64_t off_slots;
+    uint64_t slot_stride;
+    uint64_t slot_off_inflight; /* inside a slot */
+    uint64_t slot_off_qos2;
+    uint64_t slot_off_ring;
+    uint64_t off_parts;   /* arena_part_t[n_fe + n_fo] */
+    uint64_t off_arena;
+    uint64_t arena_size;
+
+    proc_t procs[SHM_MAX_PROCS]; /* [0] supervisor, [1..n_fe] frontends,
+                                    then workers */
+} shm_hdr_t;
+
+enum { SESS_FREE = 0, SESS_ONLINE = 1, SESS_HANDOFF = 2, SESS_OFFLINE = 3 };
+enum { INF_FREE = 0, INF_SENT = 1, INF_PUBREC = 2 };
+
+typedef struct sess_inflight {
+    uint16_t pid;
+    uint8_t qos;
+    uint8_t state; /* INF_* */
+    uint8_t retain;
+    uint8_t pad[3];
+    arena_h h;     /* the message (holds a reference); 0 after PUBREC */
+} sess_inflight_t;
+
+typedef struct sess_slot {
+    /* ---- written by the owner worker ---- */
+    uint32_t state;     /* SESS_* */
+    uint32_t conn_gen;  /* bumped on every attach */
+    uint8_t host_fe;
+    uint8_t clean;
+    uint8_t level;
+    uint8_t will_qos;
+    uint8_t will_retain;
+    uint8_t pad0[3];
+    arena_h client_id;  /* blob [u16 len][id] */
+    arena_h subs;       /* first subscription record */
+    arena_h will;       /* will message or 0 */
+    uint64_t offline_since;
+    uint64_t drops;     /* deliveries dropped for this session */
+    uint8_t pad1[64];
+    /* ---- written by the role holder (host frontend, or owner when
+     *      detached) ---- */
+    uint16_t next_pid;
+    uint16_t n_inflight;
+    uint32_t pad2;
+    /* ---- handshake word: set by the owner, cleared by the host ---- */
+    uint32_t queued;
+    uint8_t pad3[52];
+} sess_slot_t;
+
+/* Subscription record (owner worker's arena partition), chained from
+ * sess_slot_t.subs: [next handle][u8 qos][u8 pad][u16 len][filter]. */
+typedef struct sess_sub {
+    arena_h next;
+    uint8_t qos;
+    uint8_t pad;
+    uint16_t len;
+    char filter[];
+} sess_sub_t;
+
+/* A process's view of the mapping. */
+typedef struct shm {
+    uint8_t *base;
+    shm_hdr_t *hdr;
+    arena_t arena;
+    int fd;
+} shm_t;
+
+typedef struct shm_params {
+    uint32_t n_fe, n_fo, max_clients, max_inflight, max_queued;
+    uint32_t ingest_cap;
+    uint64_t arena_size;
+} shm_params_t;
+
+/*
+ * Creates the memfd, sizes it from p, maps it and initialises every
+ * structure.  Returns 0, or -1 after logging the failing call.
+ */
+int shm_create(shm_t *s, const shm_params_t *p);
+
+/* Checks magic, version, sizes and every ring header of a mapping that
+ * might have been scribbled on.  Returns 0 or -1 (logged). */
+int shm_check(const shm_t *s);
+
+static inline ring_t *shm_ingest(const shm_t *s, uint32_t fe, uint32_t fo)
+{
+    return (ring_t *)(s->base + s->hdr->off_ingest +
+                      (fe * s->hdr->n_fo + fo) * s->hdr->ingest_stride);
+}
+
+static inline ring_t *shm_reply(const shm_t *s, uint32_t fo, uint32_t fe)
+{
+    return (ring_t *)(s->base + s->hdr->off_reply +
+                      (fo * s->hdr->n_fe + fe) * s->hdr->reply_stride);
+}
+
+static inline ring_t *shm_notify(const shm_t *s, uint32_t fo, uint32_t fe)
+{
+    return (ring_t *)(s->base + s->hdr->off_notify +
+                      (fo * s->hdr->n_fe + fe) * s->hdr->notify_stride);
+}
+
+static inline sess_slot_t *shm_slot(const shm_t *s, uint32_t i)
+{
+    return (sess_slot_t *)(s->base + s->hdr->off_slots +
+                           (uint64_t)i * s->hdr->slot_stride);
+}
+
+static inline sess_inflight_t *sess_inflight(const shm_t *s, uint32_t i)
+{
+    return (sess_inflight_t *)((uint8_t *)shm_slot(s, i) +
+                               s->hdr->slot_off_inflight);
+}
+
+static inline uint8_t *sess_qos2(const shm_t *s, uint32_t i)
+{
+    return (uint8_t *)shm_slot(s, i) + s->hdr->slot_off_qos2;
+}
+
+static inline ring_t *sess_ring(const shm_t *s, uint32_t i)
+{
+    return (ring_t *)((uint8_t *)shm_slot(s, i) + s->hdr->slot_off_ring);
+}
+
+static inline proc_t *shm_fe_proc(const shm_t *s, uint32_t fe)
+{
+    return &s->hdr->procs[1 + fe];
+}
+
+static inline proc_t *shm_fo_proc(const shm_t *s, uint32_t fo)
+{
+    return &s->hdr->procs[1 + s->hdr->n_fe + fo];
+}
+
+static inline arena_part_t *shm_fe_part(const shm_t *s, uint32_t fe)
+{
+    return &s->arena.parts[fe];
+}
+
+static inline arena_part_t *shm_fo_part(const shm_t *s, uint32_t fo)
+{
+    return &s->arena.parts[s->hdr->n_fe + fo];
+}
+
+/* Owner worker of a slot. */
+static inline uint32_t shm_slot_owner(const shm_t *s, uint32_t slot)
+{
+    return slot % s->hdr->n_fo;
+}
+
+/* Wakes worker fo if it sleeps: the full fence orders our ring commit
+ * before the load of `sleeping` (pairs with the fence the worker issues
+ * after setting `sleeping` and before re-checking its rings). */
+void shm_wake_worker(const shm_t *s, uint32_t fo);
+
+#endif
