@@ -68,7 +68,8 @@ void fo_retained_free(fo_t *fo);
 /* Pushes one output record to slot's ring (caller checked the space) and
  * remembers the slot for the end-of-batch notification. */
 void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec);
-/* Room for a delivery (not a control record) in slot's ring. */
+/* Room for a delivery (not a control record) in slot's ring; when there
+ * is none the drop is counted (and logged now and then). */
 int fo_has_room(fo_t *fo, uint32_t slot);
 /* Notifies host frontends of every slot pushed to since the last call and
  * writes the eventfds of sleeping frontends. */

@@ -39,7 +39,15 @@ int fo_has_room(fo_t *fo, uint32_t slot)
     /* The ring may hold max_queued deliveries; the rest is headroom for
      * control records. */
     uint32_t need = r->cap - fo->shm->hdr->max_queued + 1;
-    return ring_space(r, need) >= need;
+    if (ring_space(r, need) >= need)
+        return 1;
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (s->drops++ % 1000 == 0)
+        log_warn("Outgoing messages are being dropped for the client in "
+                 "slot %u (queue full, %llu dropped so far).",
+                 slot, (unsigned long long)s->drops);
+    fo->proc->drops_queue++;
+    return 0;
 }
 
 void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec)
@@ -70,8 +78,11 @@ void fo_flush_notify(fo_t *fo)
     for (uint32_t i = 0; i < fo->n_notify; i++) {
         uint32_t slot = fo->notify[i];
         sess_slot_t *s = shm_slot(fo->shm, slot);
-        if (s->state != SESS_ONLINE)
-            continue; /* the next host drains on attach */
+        /* ONLINE: the host drains.  HANDOFF: the old host still consumes
+         * until it has seen the KICK.  Otherwise the next host drains on
+         * attach. */
+        if (s->state != SESS_ONLINE && s->state != SESS_HANDOFF)
+            continue;
         if (__atomic_load_n(&s->queued, __ATOMIC_RELAXED))
             continue;
         ring_t *nr = shm_notify(fo->shm, fo->idx, s->host_fe);

@@ -77,11 +77,8 @@ void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
         if (!topic_matches(filter, flen, e->key, e->len))
             continue;
         fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
-        if (!fo_has_room(fo, slot)) {
-            shm_slot(fo->shm, slot)->drops++;
-            fo->proc->drops_queue++;
-            continue;
-        }
+        if (!fo_has_room(fo, slot))
+            continue; /* counted */
         out_rec_t o = {.h = r->h,
                        .type = OUT_DELIVER,
                        .qos = r->qos < qos ? r->qos : qos,
@@ -131,11 +128,8 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
             fo->proc->drops_offline0++;
             continue;
         }
-        if (!fo_has_room(fo, slot)) {
-            s->drops++;
-            fo->proc->drops_queue++;
-            continue;
-        }
+        if (!fo_has_room(fo, slot))
+            continue; /* counted */
         fo->match[n].slot = slot;
         fo->match[n].qos = q;
         n++;

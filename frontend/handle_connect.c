@@ -75,12 +75,11 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         refuse(c, MQTT_RC_NOT_AUTHORIZED, "not authorised");
         return -1;
     }
-    if (fe->cfg->max_keepalive && k.keepalive > fe->cfg->max_keepalive) {
-        refuse(c, MQTT_RC_ID_REJECTED, "keepalive above max_keepalive");
-        return -1;
-    }
+    /* max_keepalive only binds MQTT 5 clients (Server Keep Alive); 3.1.1
+     * clients keep the interval they asked for, as with Mosquitto. */
     if (k.will && !fe->cfg->retain_available && k.will_retain) {
-        refuse(c, MQTT_RC_NOT_AUTHORIZED, "retained will, retain off");
+        /* Mosquitto closes 3.1.1 clients without a CONNACK here. */
+        fe_close(c, false, "retained will while retain_available is false");
         return -1;
     }
     char idbuf[48];

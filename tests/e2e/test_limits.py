@@ -1,0 +1,148 @@
+"""
+test_limits.py -- the limits a user configures: max_inflight_messages (the
+outbound QoS 1/2 window per client), max_queued_messages (what an offline
+session keeps), max_packet_size.
+"""
+
+import time
+
+from harness import (
+    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check_eq,
+    check_broker_serves, enc_ack, enc_publish, raw_client, ringmq_only)
+
+WINDOW = 5
+
+
+def _fill_window(b, qos, n=12):
+    """A subscriber that never acks and a publisher of n messages: returns
+    (sub, pub, the PUBLISHes received while the window is full)."""
+    sub = raw_client(b.port, "win-sub")
+    sub.subscribe([("win/t", qos)])
+    pub = raw_client(b.port, "win-pub")
+    for i in range(n):
+        pub.publish("win/t", b"%d" % i, qos=qos)
+    got = []
+    while True:
+        p = sub.read(1.0)
+        if p is None:
+            break
+        check_eq(p.type, PUBLISH, "packet to a subscriber that never acks")
+        got.append(p)
+    return sub, pub, got
+
+
+def test_max_inflight_window_qos1():
+    """A QoS 1 subscriber that never acks gets exactly max_inflight_messages
+    PUBLISHes, the oldest first."""
+    with Broker({"max_inflight_messages": WINDOW}) as b:
+        sub, pub, got = _fill_window(b, 1)
+        check_eq([p.payload for p in got],
+                 [b"%d" % i for i in range(WINDOW)], "window contents")
+
+
+def test_max_inflight_ack_releases_one_qos1():
+    """Each PUBACK lets exactly one more QoS 1 message out, in order."""
+    # Mosquitto 2.0.11 sends max_inflight_messages more after the first
+    # PUBACK (5 -> 10 in flight): an inflight-quota bug (its maintainer
+    # lists inflight-quota fixes in 2.0.13, mosquitto issue #2362).
+    ringmq_only("Mosquitto 2.0.11 overfills the window after a PUBACK")
+    with Broker({"max_inflight_messages": WINDOW}) as b:
+        sub, pub, got = _fill_window(b, 1)
+        check_eq(len(got), WINDOW, "PUBLISHes before any ack")
+        nxt = WINDOW
+        for k in range(3):
+            sub.send(enc_ack(PUBACK, got[k].pid))
+            more = []
+            while True:
+                p = sub.read(0.7)
+                if p is None:
+                    break
+                more.append(p)
+            check_eq([(p.type, p.payload) for p in more],
+                     [(PUBLISH, b"%d" % nxt)],
+                     "packets after PUBACK %d" % (k + 1))
+            got.append(more[0])
+            nxt += 1
+
+
+def test_max_inflight_window_qos2():
+    """QoS 2: the window holds max_inflight_messages; a PUBREC only moves a
+    message to the PUBREL stage, it does not open the window."""
+    with Broker({"max_inflight_messages": WINDOW}) as b:
+        sub, pub, got = _fill_window(b, 2)
+        check_eq([p.payload for p in got],
+                 [b"%d" % i for i in range(WINDOW)], "window contents")
+        sub.send(enc_ack(PUBREC, got[0].pid))
+        rel = sub.expect(PUBREL)
+        check_eq(rel.pid, got[0].pid, "PUBREL id")
+        sub.expect_nothing(0.7, "PUBLISH while the message awaits PUBCOMP")
+
+
+def test_max_inflight_pubcomp_releases_one_qos2():
+    ringmq_only("Mosquitto 2.0.11 overfills the window after a PUBCOMP")
+    with Broker({"max_inflight_messages": WINDOW}) as b:
+        sub, pub, got = _fill_window(b, 2)
+        check_eq(len(got), WINDOW, "PUBLISHes before any ack")
+        sub.send(enc_ack(PUBREC, got[0].pid))
+        sub.expect(PUBREL)
+        sub.send(enc_ack(PUBCOMP, got[0].pid))
+        more = []
+        while True:
+            p = sub.read(0.7)
+            if p is None:
+                break
+            more.append(p)
+        check_eq([(p.type, p.payload) for p in more],
+                 [(PUBLISH, b"%d" % WINDOW)], "packets after PUBCOMP")
+
+
+def test_max_queued_messages_offline_session():
+    """An offline session with max_queued_messages 10 keeps the first 10 of
+    30 QoS 1 messages, in order, and drops the rest (ringmq's documented
+    rule; Mosquitto 2.0.11 does the same)."""
+    with Broker({"max_queued_messages": 10}) as b:
+        c = raw_client(b.port, "mq", clean=False)
+        c.subscribe([("mq/t", 1)])
+        c.disconnect()
+        c.close()
+        time.sleep(0.3)
+        pub = raw_client(b.port, "mq-pub")
+        for i in range(30):
+            pub.publish("mq/t", b"%d" % i, qos=1)
+        c = raw_client(b.port, "mq", clean=False)
+        got = []
+        while True:
+            p = c.read(1.0)
+            if p is None:
+                break
+            check_eq(p.type, PUBLISH, "packet on resume")
+            c.ack(p)
+            got.append(p.payload)
+        check_eq(got, [b"%d" % i for i in range(10)], "queued messages")
+        # The session works on afterwards.
+        pub.publish("mq/t", b"live", qos=1)
+        check_eq(c.recv_publish().payload, b"live", "live message")
+
+
+def test_max_packet_size():
+    """A packet bigger than max_packet_size closes the connection; one just
+    under it is served; other clients do not notice."""
+    with Broker({"max_packet_size": 1024}) as b:
+        sub = raw_client(b.port, "mps-sub")
+        sub.subscribe([("mps/#", 1)])
+        ok = raw_client(b.port, "mps-ok")
+        payload = b"x" * (1024 - 2 - 2 - len("mps/t") - 3)  # 1024 in all
+        data = enc_publish("mps/t", payload, qos=0)
+        check_eq(len(data), 1024, "packet size")
+        ok.send(data)
+        m = sub.recv_publish()
+        check_eq(len(m.payload), len(payload), "payload at the limit")
+        big = raw_client(b.port, "mps-big")
+        big.try_send(enc_publish("mps/t", b"y" * 2000, qos=1, pid=1))
+        big.expect_closed(3, "2 kB packet, max_packet_size 1024")
+        check_eq([p for p in big.before_close if p.type == PUBACK], [],
+                 "PUBACK for an oversized packet")
+        sub.expect_nothing(0.5, "delivery of an oversized packet")
+        ok.publish("mps/t", b"after", qos=1)
+        check_eq(sub.recv_publish().payload, b"after", "after the big one")
+        check_broker_serves(b)
