@@ -67,6 +67,11 @@ typedef struct fe_conn {
     time_t last_rx;
 } fe_conn_t;
 
+typedef struct fe_backlog {
+    ing_rec_t *recs;
+    uint32_t head, n, cap;
+} fe_backlog_t;
+
 typedef struct fe {
     const cfg_t *cfg;
     shm_t *shm;
@@ -93,6 +98,7 @@ typedef struct fe {
 
     fe_conn_t *dirty;    /* connections with output to flush */
     uint8_t *wake_fo;    /* workers to wake at the end of this callback */
+    fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     bool retry_armed;
     time_t now;
 } fe_t;
@@ -132,10 +138,16 @@ static inline uint32_t fe_cookie(const fe_conn_t *c)
     return c->gen << FE_ID_BITS | c->id;
 }
 
-/* Posts rec to worker fo's ingest ring.  Returns 0 or -1 when full. */
-int fe_post(uint32_t fo, ing_rec_t *rec);
-/* Room for one record in every ingest ring. */
+/* Posts rec to worker fo's ingest ring; when the ring is full the record
+ * waits, in order, in a private backlog (never lost). */
+void fe_post(uint32_t fo, ing_rec_t *rec);
+/* True when a record posted to fo now goes straight into the ring (empty
+ * backlog and room): producers that can wait check this first. */
+bool fe_post_room(uint32_t fo);
+/* fe_post_room() for every worker. */
 bool fe_post_room_all(void);
+/* Moves backlogged records into the rings; true when none is left. */
+bool fe_retry_backlogs(void);
 /* Posts the message h (holding one reference, consumed) as PUBLISH to
  * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);

@@ -96,24 +96,74 @@ fe_conn_t *fe_conn_by_cookie(uint32_t cookie)
 
 /* ---- posting to workers ---- */
 
-int fe_post(uint32_t fo, ing_rec_t *rec)
+/* Moves records waiting in worker fo's backlog into its ring, oldest
+ * first.  Returns true when the backlog is empty afterwards. */
+static bool backlog_flush(uint32_t fo)
 {
+    fe_backlog_t *b = &fe->backlog[fo];
     ring_t *r = shm_ingest(fe->shm, fe->idx, fo);
-    if (ring_space(r, 1) < 1)
-        return -1;
-    rec->fe = (uint8_t)fe->idx;
-    memcpy(ring_slot(r, 0), rec, sizeof(*rec));
-    ring_commit(r, 1);
-    fe->wake_fo[fo] = 1;
-    return 0;
+    while (b->head < b->n) {
+        uint32_t room = ring_space(r, 1);
+        if (room == 0)
+            return false;
+        uint32_t k = 0;
+        for (; k < room && b->head < b->n; k++, b->head++)
+            memcpy(ring_slot(r, k), &b->recs[b->head], sizeof(ing_rec_t));
+        ring_commit(r, k);
+        fe->wake_fo[fo] = 1;
+    }
+    b->head = b->n = 0;
+    return true;
+}
+
+bool fe_post_room(uint32_t fo)
+{
+    return backlog_flush(fo) &&
+           ring_space(shm_ingest(fe->shm, fe->idx, fo), 1) >= 1;
 }
 
 bool fe_post_room_all(void)
 {
     for (uint32_t w = 0; w < fe->n_fo; w++)
-        if (ring_space(shm_ingest(fe->shm, fe->idx, w), 1) < 1)
+        if (!fe_post_room(w))
             return false;
     return true;
+}
+
+void fe_post(uint32_t fo, ing_rec_t *rec)
+{
+    rec->fe = (uint8_t)fe->idx;
+    fe_backlog_t *b = &fe->backlog[fo];
+    ring_t *r = shm_ingest(fe->shm, fe->idx, fo);
+    if (b->n == 0 && ring_space(r, 1) >= 1) {
+        memcpy(ring_slot(r, 0), rec, sizeof(*rec));
+        ring_commit(r, 1);
+        fe->wake_fo[fo] = 1;
+        return;
+    }
+    /* The worker is behind: keep the record, in order, until there is
+     * room (fe_retry_backlogs()).  Only records that must not be lost
+     * (DETACH, wills) get here: publishers are paused instead. */
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->recs = mem_realloc(b->recs, b->cap * sizeof(ing_rec_t));
+    }
+    b->recs[b->n++] = *rec;
+    fe->wake_fo[fo] = 1;
+    if (!fe->retry_armed) {
+        struct timeval tv = {0, 2000};
+        event_add(fe->ev_retry, &tv);
+        fe->retry_armed = true;
+    }
+}
+
+bool fe_retry_backlogs(void)
+{
+    bool empty = true;
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        if (!backlog_flush(w))
+            empty = false;
+    return empty;
 }
 
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
@@ -142,11 +192,16 @@ static void publish_will(fe_conn_t *c)
     if (will == 0)
         return;
     /* The owner holds a reference until it sees our DETACH, which follows
-     * these records in the same ring; the new reference is the posts'. */
-    arena_ref_add(&fe->shm->arena, will, 1);
-    if (fe_post_publish(c, will, s->will_qos, s->will_retain) < 0) {
-        log_err("ingest ring full: will of client %s lost", c->client_id);
-        arena_release(&fe->shm->arena, will);
+     * these records in the same ring; the new references are the
+     * posts'. */
+    arena_ref_add(&fe->shm->arena, will, fe->n_fo);
+    for (uint32_t w = 0; w < fe->n_fo; w++) {
+        ing_rec_t rec = {.type = ING_PUBLISH,
+                         .qos = s->will_qos,
+                         .flags = s->will_retain ? ING_F_RETAIN : 0,
+                         .slot = c->slot,
+                         .h1 = will};
+        fe_post(w, &rec);
     }
 }
 
@@ -165,8 +220,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
                          .flags = clean ? ING_F_CLEAN_CLOSE : 0,
                          .slot = c->slot,
                          .a = c->conn_gen};
-        if (fe_post(shm_slot_owner(fe->shm, c->slot), &rec) < 0)
-            log_err("ingest ring full: DETACH of slot %u lost", c->slot);
+        fe_post(shm_slot_owner(fe->shm, c->slot), &rec);
         fe->by_slot[c->slot] = NULL;
     }
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:

@@ -124,6 +124,11 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     fe->retry_armed = false;
+    if (!fe_retry_backlogs()) {
+        struct timeval tv = {0, 2000};
+        event_add(fe->ev_retry, &tv);
+        fe->retry_armed = true;
+    }
     for (uint32_t id = 0; id < fe->conns_cap; id++) {
         fe_conn_t *c = fe->conns[id];
         if (c && c->paused && !c->write_on)
@@ -164,6 +169,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->by_slot = mem_calloc(shm->hdr->max_clients, sizeof(fe_conn_t *));
     fe->connects_out = mem_calloc(fe->n_fo, sizeof(uint32_t));
     fe->wake_fo = mem_calloc(fe->n_fo, 1);
+    fe->backlog = mem_calloc(fe->n_fo, sizeof(fe_backlog_t));
 
     signal(SIGPIPE, SIG_IGN);
     fe->base = event_base_new();
@@ -217,5 +223,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     mem_free(fe->by_slot);
     mem_free(fe->connects_out);
     mem_free(fe->wake_fo);
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        mem_free(fe->backlog[w].recs);
+    mem_free(fe->backlog);
     return 0;
 }

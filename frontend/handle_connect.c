@@ -92,7 +92,7 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     uint32_t w = (uint32_t)(strmap_hash(id, idlen) % fe->n_fo);
     if (fe->connects_out[w] >= fe->shm->hdr->reply_cap / 2 ||
-        ring_space(shm_ingest(fe->shm, fe->idx, w), 1) < 1) {
+        !fe_post_room(w)) {
         fe_pause(c);
         return 1;
     }
@@ -141,8 +141,7 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
             ing_rec_t rec = {.type = ING_DETACH,
                              .slot = r->slot,
                              .a = r->conn_gen};
-            if (fe_post(shm_slot_owner(fe->shm, r->slot), &rec) < 0)
-                log_err("ingest ring full: DETACH of slot %u lost", r->slot);
+            fe_post(shm_slot_owner(fe->shm, r->slot), &rec);
             return;
         }
         c->slot = r->slot;

@@ -28,8 +28,7 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return -1;
     }
     uint32_t owner = shm_slot_owner(fe->shm, c->slot);
-    if (c->pending_acks >= FE_MAX_PENDING_ACKS ||
-        ring_space(shm_ingest(fe->shm, fe->idx, owner), 1) < 1) {
+    if (c->pending_acks >= FE_MAX_PENDING_ACKS || !fe_post_room(owner)) {
         fe_pause(c);
         return 1;
     }

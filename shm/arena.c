@@ -91,7 +91,8 @@ static arena_blk_t *checked(const arena_t *a, arena_h h)
         __atomic_load_n(&b->ref, __ATOMIC_ACQUIRE) == 0 ||
         b->cls >= ARENA_CLASSES || b->part >= a->n_parts ||
         byte + ((uint64_t)1 << (b->cls + ARENA_MIN_SHIFT)) > a->hi ||
-        b->len + ARENA_HDR > ((uint64_t)1 << (b->cls + ARENA_MIN_SHIFT)))
+        (uint64_t)b->len + ARENA_HDR >
+            ((uint64_t)1 << (b->cls + ARENA_MIN_SHIFT)))
         return NULL;
     return b;
 }
