@@ -31,7 +31,7 @@ static void drain_rings(void)
         uint32_t n = ring_count(r);
         for (uint32_t i = 0; i < n; i++) {
             rep_rec_t rep;
-            memcpy(&rep, ring_peek(r, i), sizeof(rep));
+            memcpy(&rep, ring_peek(r, 0), sizeof(rep));
             ring_consume(r, 1);
             fe_on_reply(w, &rep);
         }
