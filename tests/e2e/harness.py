@@ -12,6 +12,7 @@ paho-mqtt 1.6 are used; run with /usr/bin/python3.
 """
 
 import asyncio
+import atexit
 import os
 import queue
 import re
@@ -21,7 +22,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,7 +43,7 @@ STOP_TIMEOUT = 5.0
 READY_TIMEOUT = 5.0
 
 # Packet types.
-CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
+CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = range(1, 8)
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 8, 9, 10, 11
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
 
@@ -119,6 +119,7 @@ def free_port():
 # ---------------------------------------------------------------- broker
 
 _live_brokers = []
+started_brokers = []  # every Broker started in this process, in order
 
 # "New client connected from 127.0.0.1:54321 as ID (p2, c1, k60, fe 1)."
 # (Mosquitto: no "fe"; either may add fields such as u'user'.)
@@ -136,11 +137,10 @@ class Broker:
     Use as a context manager, or call start() and stop().
     """
 
-    def __init__(self, options=None, ringmq_options=None, name="broker"):
+    def __init__(self, options=None, ringmq_options=None):
         self.options = dict(options or {})
         self.ringmq_options = {"frontends": 2, "fanout_workers": 2}
         self.ringmq_options.update(ringmq_options or {})
-        self.name = name
         self.port = None
         self.proc = None
         self.dir = None
@@ -148,6 +148,7 @@ class Broker:
         self.log_path = None
         self._logf = None
         self.exit_code = None
+        self.start_pids = set()
 
     # -- lifecycle
     def config_text(self):
@@ -183,6 +184,8 @@ class Broker:
 
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="ringmq-e2e-")
+        started_brokers.append(self)
+        _note_for_runner("dir", self.dir)
         self.conf_path = os.path.join(self.dir, "broker.conf")
         self.log_path = os.path.join(self.dir, "broker.log")
         last_err = None
@@ -195,9 +198,10 @@ class Broker:
                 self.command(), stdin=subprocess.DEVNULL, stdout=self._logf,
                 stderr=self._logf, cwd=self.dir, start_new_session=True)
             _live_brokers.append(self)
-            _note_pgid(self.proc.pid)
+            _note_for_runner("pgid", self.proc.pid)
             try:
                 self._wait_ready()
+                self.start_pids = _group_pids(self.proc.pid)
                 return self
             except TestFailure as e:
                 last_err = e
@@ -253,6 +257,12 @@ class Broker:
             problems.append("broker died during the test (exit status %s)"
                             % self.proc.returncode)
         else:
+            # A child (frontend, worker) that vanished was a crash, even if
+            # the supervisor replaced it.
+            gone = self.start_pids - _group_pids(self.proc.pid)
+            if gone:
+                problems.append("broker process(es) %s died during the test"
+                                % sorted(gone))
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(STOP_TIMEOUT)
@@ -290,16 +300,13 @@ class Broker:
             self._logf = None
 
     def _cleanup(self):
+        # The temp dir (with the log) stays until cleanup_all(), so a
+        # failing test can still show the log.
         if self in _live_brokers:
             _live_brokers.remove(self)
         if self._logf:
             self._logf.close()
             self._logf = None
-        if os.environ.get("E2E_KEEP_LOGS"):
-            return
-        # The log is kept until the process exits so a failing test can
-        # show it; the temp dir is removed at exit.
-        _dirs_to_remove.append(self.dir)
 
     def __enter__(self):
         return self.start()
@@ -376,15 +383,33 @@ class Broker:
         return fields["fe"]
 
 
-_dirs_to_remove = []
-_pgid_file = os.environ.get("E2E_PGID_FILE")
+_runner_file = os.environ.get("E2E_RUNNER_FILE")
 
 
-def _note_pgid(pgid):
-    """Tells run.py which process groups to kill if this test hangs."""
-    if _pgid_file:
-        with open(_pgid_file, "a") as f:
-            f.write("%d\n" % pgid)
+def _note_for_runner(kind, value):
+    """Tells run.py which process groups to kill ("pgid N") and which temp
+    dirs to remove ("dir PATH") if this test hangs or dies."""
+    if _runner_file:
+        with open(_runner_file, "a") as f:
+            f.write("%s %s\n" % (kind, value))
+
+
+def _group_pids(pgid):
+    """Pids of the processes in process group pgid (from /proc)."""
+    pids = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            pids.add(int(d))
+    return pids
 
 
 def _pgid_alive(pgid):
@@ -406,18 +431,24 @@ def _killpg(pgid):
 
 def cleanup_all():
     """Kills brokers still running (a failed or interrupted test) and removes
-    temp dirs.  run.py calls it after each test."""
+    their temp dirs unless E2E_KEEP_LOGS is set.  run.py calls it after each
+    test."""
     for b in list(_live_brokers):
         if b.proc is not None:
             b._kill_hard()
     _live_brokers.clear()
-    for d in _dirs_to_remove:
-        shutil.rmtree(d, ignore_errors=True)
-    _dirs_to_remove.clear()
+    if os.environ.get("E2E_KEEP_LOGS"):
+        for b in started_brokers:
+            print("broker log kept: %s" % b.log_path)
+    else:
+        for b in started_brokers:
+            shutil.rmtree(b.dir, ignore_errors=True)
+    started_brokers.clear()
 
 
-def broker(options=None, ringmq_options=None):
-    return Broker(options, ringmq_options)
+# A script that dies without stopping its broker (run.py also kills the
+# process groups of a test that hangs).
+atexit.register(cleanup_all)
 
 
 # ---------------------------------------------------------- wire encoding

@@ -8,7 +8,8 @@ cross-frontend delivery and the Mosquitto command-line tools.
 from harness import (
     PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check,
     check_eq, enc_ack, enc_publish, finish_process, mosquitto_pub,
-    mosquitto_sub_start, paho_client, read_line, ringmq_only, raw_client, raw_clients_on_frontends)
+    mosquitto_sub_start, paho_client, raw_client, raw_clients_on_frontends,
+    read_line, ringmq_only)
 
 
 def test_qos0_both_directions():

@@ -9,8 +9,8 @@ frontend.
 import time
 
 from harness import (
-    IS_RINGMQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, check,
-    check_eq, enc_ack, enc_publish, paho_client, raw_client)
+    IS_RINGMQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient,
+    check, check_eq, enc_ack, enc_publish, paho_client, raw_client)
 
 
 def _away(c):

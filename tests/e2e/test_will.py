@@ -50,12 +50,13 @@ def test_will_on_keepalive_timeout():
 
 def test_keepalive_timeout_within_one_and_a_half():
     """The silent client is cut off between keepalive and 1.5 x keepalive
-    (plus 1 s of slack)."""
+    (plus 1.5 s of slack for a timer tick and a busy machine)."""
     ringmq_only("Mosquitto 2.0.11 checks keepalives only every ~5 s")
     ka = 2
-    dt = _keepalive_will(ka, 1.5 * ka + 1.0)
-    check(dt <= 1.5 * ka + 1.0, "will published after %.2f s, keepalive "
-          "%d s" % (dt, ka))
+    limit = 1.5 * ka + 1.5
+    dt = _keepalive_will(ka, limit)
+    check(dt <= limit, "will published after %.2f s, keepalive %d s "
+          "(limit %.1f s)" % (dt, ka, limit))
 
 
 def test_will_on_socket_close():
