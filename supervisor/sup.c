@@ -368,6 +368,10 @@ int sup_run(const cfg_t *cfg)
             reap(1, &failed);
         }
     }
+    uint64_t blocks, bytes;
+    arena_usage(&shm.arena, &blocks, &bytes);
+    log_notice("arena at exit: %llu blocks, %llu bytes in use",
+               (unsigned long long)blocks, (unsigned long long)bytes);
     if (cfg->pid_file[0])
         unlink(cfg->pid_file);
     log_notice("ringmq version %s terminating", RINGMQ_VERSION);

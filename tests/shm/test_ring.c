@@ -654,22 +654,27 @@ stress_run(uint32_t cap, uint64_t total, uint32_t max_batch,
 
     uint64_t seq = 0, deadline = now_ms() + budget_ms;
     unsigned spins = 0, round = 0;
-    int child_gone = 0, ended = 0;
+    int child_gone = 0, ended = 0, late = 0;
     while (!ended) {
         uint32_t want = 1 + (round++ % max_batch);
         uint32_t n = ring_space(r, want);
         if (n == 0) {
             /* Full: wait for the consumer, unless it is gone. */
             backoff(&spins);
-            if (spins % 64 == 0 &&
-                waitpid(pid, &status, WNOHANG) == pid) {
-                child_gone = 1;
-                break;
+            if (spins % 64 == 0) {
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                    child_gone = 1;
+                    break;
+                }
+                late = late || now_ms() > deadline;
             }
             continue;
         }
         spins = 0;
-        if (seq == total || ((round & 1023) == 0 && now_ms() > deadline)) {
+        if ((round & 1023) == 0) {
+            late = late || now_ms() > deadline;
+        }
+        if (seq == total || (late && seq >= total / 100)) {
             rec_t *e = ring_slot(r, 0);
             e->seq = END;
             e->a = seq;
