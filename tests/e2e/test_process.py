@@ -1,0 +1,243 @@
+"""
+test_process.py -- ringmq's processes: names in ps, clean stop on SIGTERM,
+what happens when a child or the supervisor dies, configuration errors and
+the command line, and no arena leak after a busy session.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import (
+    REPO, Broker, PahoClient, check, check_eq, free_port, raw_client,
+    ringmq_only, timeout)
+
+
+def _bin():
+    b = os.environ.get("RINGMQ_BIN", "bin/ringmq")
+    return b if os.path.isabs(b) else os.path.join(REPO, b)
+
+
+def _children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def _cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _port_free(port):
+    """True when a new server could listen on port (SO_REUSEADDR, as
+    every broker sets: closed connections in TIME_WAIT do not count)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _wait(cond, secs):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_process_names():
+    """Supervisor, 2 frontends and 2 workers name themselves in ps."""
+    ringmq_only("process layout is ringmq's")
+    with Broker() as b:
+        names = sorted(_cmdline(p) for p in _children(b.proc.pid))
+        check_eq(_cmdline(b.proc.pid), "ringmq: supervisor", "supervisor")
+        check_eq(names, ["ringmq: fanout 0", "ringmq: fanout 1",
+                         "ringmq: frontend 0", "ringmq: frontend 1"],
+                 "children")
+
+
+@timeout(30)
+def test_sigterm_with_clients_exits_zero_quickly():
+    """SIGTERM under connected clients: exit 0 within 5 s, no process
+    left, the port free again."""
+    ringmq_only("process layout is ringmq's")
+    b = Broker().start()
+    clients = [PahoClient(b.port, "term-%d" % i) for i in range(10)]
+    for c in clients:
+        c.connect()
+        c.subscribe("t/#", 1)
+    kids = _children(b.proc.pid)
+    t0 = time.monotonic()
+    b.proc.send_signal(signal.SIGTERM)
+    rc = b.proc.wait(10)
+    took = time.monotonic() - t0
+    b._cleanup()
+    for c in clients:
+        c.disconnect()
+    check_eq(rc, 0, "exit status after SIGTERM")
+    check(took < 5.0, "stop took %.1f s" % took)
+    check(not any(_alive(k) for k in kids), "children left running")
+    check(_wait(lambda: _port_free(b.port), 2), "port still bound")
+
+
+@timeout(30)
+def test_dead_child_stops_broker_with_log_line():
+    """Until crash recovery lands, a frontend killed with -9 stops the
+    broker with a log line naming it; nothing hangs, nothing is left."""
+    ringmq_only("process layout is ringmq's")
+    b = Broker().start()
+    kids = _children(b.proc.pid)
+    fe = [k for k in kids if _cmdline(k) == "ringmq: frontend 1"][0]
+    os.kill(fe, signal.SIGKILL)
+    rc = b.proc.wait(10)
+    log = b.log()
+    b._cleanup()
+    check(rc != 0, "broker exit status %s after a child died" % rc)
+    check(re.search(r"frontend 1 \(pid %d\) killed by signal 9" % fe, log),
+          "no log line names the dead frontend")
+    check(not any(_alive(k) for k in kids), "children left running")
+    check(_wait(lambda: _port_free(b.port), 2), "port still bound")
+
+
+@timeout(30)
+def test_supervisor_killed_children_exit():
+    """kill -9 of the supervisor: every child notices and exits, so no
+    orphan keeps the port."""
+    ringmq_only("process layout is ringmq's")
+    b = Broker().start()
+    kids = _children(b.proc.pid)
+    check_eq(len(kids), 4, "children")
+    os.kill(b.proc.pid, signal.SIGKILL)
+    b.proc.wait(5)
+    gone = _wait(lambda: not any(_alive(k) for k in kids), 5)
+    b._cleanup()
+    if not gone:
+        for k in kids:
+            if _alive(k):
+                os.kill(k, signal.SIGKILL)
+    check(gone, "children still alive 5 s after the supervisor died")
+    check(_wait(lambda: _port_free(b.port), 2), "port still bound")
+
+
+def _run(args, conf=None):
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    cmd = [_bin()] + args
+    if conf is not None:
+        path = os.path.join(d, "bad.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        cmd += ["-c", path]
+    p = subprocess.run(cmd, capture_output=True, timeout=10, cwd=d)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def test_config_errors_exit_2_with_file_and_line():
+    ringmq_only("exit codes and messages are ringmq's")
+    port = free_port()
+    rc, out = _run([], "listener %d 127.0.0.1\nno_such_key 1\n" % port)
+    check_eq(rc, 2, "exit status for an unknown key")
+    check(re.search(r"bad\.conf:2:.*no_such_key", out),
+          "message names file, line and key: %r" % out)
+    rc, out = _run([], "listener %d 127.0.0.1\nmax_inflight_messages x\n"
+                   % port)
+    check_eq(rc, 2, "exit status for a bad value")
+    check("bad.conf:2:" in out, "message names file and line: %r" % out)
+    rc, out = _run(["--no-such-option"])
+    check_eq(rc, 2, "exit status for an unknown option")
+    rc, out = _run(["-h"])
+    check_eq(rc, 0, "exit status of -h")
+    check("-c" in out and "-p" in out, "usage lists the options")
+
+
+@timeout(30)
+def test_port_option_without_config():
+    """`ringmq -p PORT`: local-only listener, anonymous clients allowed."""
+    ringmq_only("uses ringmq's binary directly")
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    p = subprocess.Popen([_bin(), "-p", str(port)], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        ok = _wait(lambda: not _port_free(port), 5)
+        check(ok, "broker did not listen on port %d" % port)
+        c = raw_client(port, "port-opt")
+        c.disconnect()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+    check_eq(rc, 0, "exit status after SIGTERM")
+
+
+@timeout(60)
+def test_no_arena_blocks_left_after_busy_clean_sessions():
+    """QoS 0/1/2 traffic, overlapping subscriptions, a retained message set
+    and cleared, wills, takeover: once every clean-session client is gone,
+    the arena holds no block."""
+    ringmq_only("the arena report is ringmq's")
+    b = Broker().start()
+    subs = [PahoClient(b.port, "leak-sub-%d" % i) for i in range(6)]
+    for i, s in enumerate(subs):
+        s.connect()
+        s.subscribe("leak/#", i % 3)
+        s.subscribe("leak/+/x", 2)
+    pub = PahoClient(b.port, "leak-pub")
+    pub.connect()
+    for q in (0, 1, 2):
+        for i in range(30):
+            pub.publish("leak/%d/x" % i, b"p" * (i * 40), qos=q)
+    pub.publish("leak/ret", b"kept", qos=1, retain=True)
+    late = PahoClient(b.port, "leak-late")
+    late.connect()
+    late.subscribe("leak/ret", 1)
+    check_eq(late.get().payload, b"kept", "retained")
+    pub.publish("leak/ret", b"", qos=1, retain=True)  # clears it
+    for s in subs:
+        s.get_n(90, 10)
+    # a will, fired by an abrupt close, and a takeover
+    w = raw_client(b.port, "leak-will",
+                   will={"topic": "leak/will", "payload": b"gone", "qos": 1})
+    w.abort()
+    t1 = raw_client(b.port, "leak-take")
+    t2 = raw_client(b.port, "leak-take")
+    t1.wait_closed()
+    t2.disconnect()
+    for c in subs + [pub, late]:
+        c.disconnect()
+    time.sleep(1.0)
+    b.stop()
+    m = re.search(r"arena at exit: (\d+) blocks", b.log())
+    check(m, "no arena report in the log")
+    check_eq(int(m.group(1)), 0, "arena blocks in use at exit")
