@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -648,8 +649,11 @@ enum {
     CHILD_GET = 10,   /* a live handle did not dereference */
     CHILD_DATA = 11,  /* a block's contents were not what was written */
     CHILD_STALE = 12, /* a freed block still dereferenced */
-    CHILD_USAGE = 13  /* counters wrong after the frees */
+    CHILD_USAGE = 13, /* counters wrong after the frees */
+    CHILD_STALL = 14  /* nothing came for STALL_MS: the parent is stuck */
 };
+
+#define STALL_MS 10000u
 
 static void
 test_cross_process_free(void **state)
@@ -755,7 +759,7 @@ typedef struct {
 } msg_t;
 
 #define STRESS_TOTAL 400000u
-#define STRESS_BUDGET_MS 4000u
+#define STRESS_BUDGET_MS 3000u
 #define STRESS_CAP 256u
 #define STRESS_END UINT64_MAX
 
@@ -893,17 +897,23 @@ now_ms(void)
 static void
 stress_consumer(arena_t *a, ring_t *r)
 {
-    uint64_t next = 0;
+    uint64_t next = 0, idle_since = now_ms();
     unsigned spins = 0;
 
+    /* Never outlive a parent that died or failed its test. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
     alarm(60);
     for (;;) {
         uint32_t n = ring_count(r);
         if (n == 0) {
             backoff(&spins);
+            if (spins % 64 == 0 && now_ms() - idle_since > STALL_MS) {
+                _exit(CHILD_STALL);
+            }
             continue;
         }
         spins = 0;
+        idle_since = now_ms();
         for (uint32_t i = 0; i < n; i++) {
             const msg_t *m = ring_peek(r, i);
             uint32_t l;

@@ -12,9 +12,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ring.h"
@@ -566,11 +567,14 @@ enum {
     CHILD_ORDER = 10,    /* a record out of sequence */
     CHILD_CHECKSUM = 11, /* a record with the right number, damaged */
     CHILD_COUNT = 12,    /* records after the end, or a wrong count */
-    CHILD_CHECK = 13     /* ring_check() failed in the child */
+    CHILD_CHECK = 13,    /* ring_check() failed in the child */
+    CHILD_STALL = 14     /* nothing came for STALL_MS: the parent is stuck */
 };
 
-/* The producer's last record: seq END, a = how many came before it. */
-#define END UINT64_MAX
+#define STALL_MS 10000u
+
+/* The producer's last record: seq SEQ_END, a = how many came before it. */
+#define SEQ_END UINT64_MAX
 
 static uint64_t
 now_ms(void)
@@ -586,9 +590,11 @@ now_ms(void)
 static void
 stress_consumer(ring_t *r, uint32_t max_batch)
 {
-    uint64_t next = 0;
+    uint64_t next = 0, idle_since = now_ms();
     unsigned spins = 0;
 
+    /* Never outlive a parent that died or failed its test. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
     alarm(60);
     if (ring_check(r, sizeof(rec_t), ring_bytes(r->cap, sizeof(rec_t))) != 0) {
         _exit(CHILD_CHECK);
@@ -597,9 +603,13 @@ stress_consumer(ring_t *r, uint32_t max_batch)
         uint32_t n = ring_count(r);
         if (n == 0) {
             backoff(&spins);
+            if (spins % 64 == 0 && now_ms() - idle_since > STALL_MS) {
+                _exit(CHILD_STALL);
+            }
             continue;
         }
         spins = 0;
+        idle_since = now_ms();
         if (n > r->cap) {
             _exit(CHILD_COUNT);
         }
@@ -608,7 +618,7 @@ stress_consumer(ring_t *r, uint32_t max_batch)
         }
         for (uint32_t i = 0; i < n; i++) {
             const rec_t *x = ring_peek(r, i);
-            if (x->seq == END) {
+            if (x->seq == SEQ_END) {
                 /* The count it carries matches, and nothing follows. */
                 if (x->a != next + i || x->b != ~x->a ||
                     x->sum != rec_sum(x->seq, x->a, x->b) ||
@@ -676,7 +686,7 @@ stress_run(uint32_t cap, uint64_t total, uint32_t max_batch,
         }
         if (seq == total || (late && seq >= total / 100)) {
             rec_t *e = ring_slot(r, 0);
-            e->seq = END;
+            e->seq = SEQ_END;
             e->a = seq;
             e->b = ~seq;
             e->sum = rec_sum(e->seq, e->a, e->b);
@@ -720,7 +730,7 @@ stress_run(uint32_t cap, uint64_t total, uint32_t max_batch,
 static void
 test_stress_two_procs(void **state)
 {
-    stress_run(1024, 5000000, 64, 4000);
+    stress_run(1024, 5000000, 64, 3000);
 }
 
 /* A tiny ring: the producer is full most of the time, every index
@@ -728,14 +738,14 @@ test_stress_two_procs(void **state)
 static void
 test_stress_tiny_ring(void **state)
 {
-    stress_run(4, 500000, 4, 2000);
+    stress_run(4, 500000, 4, 1500);
 }
 
 /* One record at a time on a mid-size ring. */
 static void
 test_stress_single(void **state)
 {
-    stress_run(64, 1000000, 1, 2000);
+    stress_run(64, 1000000, 1, 1500);
 }
 
 int
