@@ -31,6 +31,7 @@ typedef struct fo {
 
     fo_index_t *ix;
     strmap_t ids;        /* client id -> slot */
+    strmap_t subs;       /* [u32 slot][filter] -> subscription record */
     strmap_t retained;   /* topic -> arena handle (qos in top bits? no:
                             see fo_publish.c) */
     uint32_t *free_slots; /* stack of free owned slots */
@@ -65,9 +66,11 @@ void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
 void fo_retained_free(fo_t *fo);
 
 /* fo_main.c: output ring helpers */
-/* Pushes one output record to slot's ring (caller checked the space) and
- * remembers the slot for the end-of-batch notification. */
+/* Pushes a delivery to slot's data ring (the caller asked fo_has_room())
+ * and remembers the slot for the end-of-batch notification. */
 void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec);
+/* Pushes a control record to slot's control ring (same notification). */
+void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec);
 /* Room for a delivery (not a control record) in slot's ring; when there
  * is none the drop is counted (and logged now and then). */
 int fo_has_room(fo_t *fo, uint32_t slot);

@@ -50,13 +50,30 @@ int fo_has_room(fo_t *fo, uint32_t slot)
     return 0;
 }
 
+static void touched(fo_t *fo, uint32_t slot)
+{
+    fo->notify[fo->n_notify++] = slot;
+    if (fo->n_notify >= fo->shm->hdr->max_clients / fo->n_fo + 1)
+        fo_flush_notify(fo);
+}
+
 void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec)
 {
     ring_t *r = sess_ring(fo->shm, slot);
+    /* fo_has_room() was asked first: there is room. */
+    memcpy(ring_slot(r, 0), rec, sizeof(*rec));
+    ring_commit(r, 1);
+    touched(fo, slot);
+}
+
+void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec)
+{
+    ring_t *r = sess_ctl(fo->shm, slot);
     if (ring_space(r, 1) < 1) {
-        /* Control headroom is bounded per connection, so this means a
-         * broken invariant; drop the record rather than wedge. */
-        log_err("output ring of slot %u full, record type %u dropped", slot,
+        /* A frontend keeps at most FE_MAX_PENDING_ACKS acknowledgements
+         * outstanding per connection and there is one takeover at a time,
+         * so this means a broken invariant: drop rather than wedge. */
+        log_err("control ring of slot %u full, record type %u dropped", slot,
                 rec->type);
         if (rec->h)
             arena_release(&fo->shm->arena, rec->h);
@@ -64,9 +81,7 @@ void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec)
     }
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);
-    fo->notify[fo->n_notify++] = slot;
-    if (fo->n_notify >= fo->shm->hdr->max_clients / fo->n_fo + 1)
-        fo_flush_notify(fo);
+    touched(fo, slot);
 }
 
 void fo_flush_notify(fo_t *fo)
@@ -206,6 +221,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo.fe_dirty = mem_calloc(fo.n_fe, 1);
     fo.ix = fo_index_new();
     strmap_init(&fo.ids);
+    strmap_init(&fo.subs);
     strmap_init(&fo.retained);
 
     uint32_t owned = shm->hdr->max_clients / fo.n_fo + 1;
@@ -258,6 +274,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo_retained_free(&fo);
     fo_index_free(fo.ix);
     strmap_free(&fo.ids);
+    strmap_free(&fo.subs);
     strmap_free(&fo.retained);
     mem_free(fo.fe_dirty);
     mem_free(fo.free_slots);

@@ -68,24 +68,37 @@ void fo_retained_free(fo_t *fo)
     }
 }
 
+/* Queues the retained message of e to slot at most at qos. */
+static void send_one_retained(fo_t *fo, uint32_t slot, strmap_ent_t *e,
+                              uint8_t qos)
+{
+    fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
+    if (!fo_has_room(fo, slot))
+        return; /* counted */
+    out_rec_t o = {.h = r->h,
+                   .type = OUT_DELIVER,
+                   .qos = r->qos < qos ? r->qos : qos,
+                   .flags = OUT_F_RETAIN};
+    arena_ref_add(&fo->shm->arena, r->h, 1);
+    fo_push(fo, slot, &o);
+}
+
 void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
                       uint16_t flen, uint8_t qos)
 {
+    if (memchr(filter, '+', flen) == NULL &&
+        memchr(filter, '#', flen) == NULL) {
+        /* No wildcard: one lookup. */
+        strmap_ent_t *e = strmap_get(&fo->retained, filter, flen);
+        if (e)
+            send_one_retained(fo, slot, e, qos);
+        return;
+    }
     size_t i;
     for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
-         e = strmap_next(&fo->retained, e, &i)) {
-        if (!topic_matches(filter, flen, e->key, e->len))
-            continue;
-        fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
-        if (!fo_has_room(fo, slot))
-            continue; /* counted */
-        out_rec_t o = {.h = r->h,
-                       .type = OUT_DELIVER,
-                       .qos = r->qos < qos ? r->qos : qos,
-                       .flags = OUT_F_RETAIN};
-        arena_ref_add(&fo->shm->arena, r->h, 1);
-        fo_push(fo, slot, &o);
-    }
+         e = strmap_next(&fo->retained, e, &i))
+        if (topic_matches(filter, flen, e->key, e->len))
+            send_one_retained(fo, slot, e, qos);
 }
 
 void fo_on_publish(fo_t *fo, const ing_rec_t *r)

@@ -30,33 +30,65 @@ static void release_if(fo_t *fo, arena_h h)
         arena_release(&fo->shm->arena, h);
 }
 
+/* Key of slot's subscription to a filter in fo->subs. */
+static size_t sub_key(char *key, uint32_t slot, const char *f, uint16_t flen)
+{
+    memcpy(key, &slot, sizeof(slot));
+    memcpy(key + sizeof(slot), f, flen);
+    return sizeof(slot) + flen;
+}
+
+/* Unlinks and frees the subscription record h of slot, and forgets it. */
+static void sub_drop(fo_t *fo, uint32_t slot, arena_h h, sess_sub_t *sub)
+{
+    arena_t *a = &fo->shm->arena;
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    sess_sub_t *prev = sub->prev ? arena_get(a, sub->prev, NULL) : NULL;
+    sess_sub_t *next = sub->next ? arena_get(a, sub->next, NULL) : NULL;
+    if (prev)
+        prev->next = sub->next;
+    else
+        s->subs = sub->next;
+    if (next)
+        next->prev = sub->prev;
+    char key[4 + 65536];
+    strmap_del(&fo->subs, key, sub_key(key, slot, sub->filter, sub->len));
+    fo_index_remove(fo->ix, sub->filter, sub->len, slot);
+    arena_release(a, h);
+}
+
+/* Releases every record of a ring of esize-byte records whose first field
+ * is an arena handle, and empties it.  The caller holds the consumer role
+ * (no frontend attached). */
+static void ring_discard(fo_t *fo, ring_t *r)
+{
+    uint32_t n = ring_count(r);
+    for (uint32_t i = 0; i < n; i++) {
+        arena_h h = *(arena_h *)ring_peek(r, i);
+        if (h)
+            arena_release(&fo->shm->arena, h);
+    }
+    ring_consume(r, n);
+}
+
 /* Empties a session: subscriptions, queued records, inflight entries and
  * inbound QoS 2 state.  The caller holds the role (no frontend attached). */
 static void wipe(fo_t *fo, uint32_t slot)
 {
     arena_t *a = &fo->shm->arena;
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    arena_h h = s->subs;
-    while (h) {
+    while (s->subs) {
+        arena_h h = s->subs;
         sess_sub_t *sub = arena_get(a, h, NULL);
         if (sub == NULL) {
             log_err("slot %u: stale subscription record", slot);
+            s->subs = 0;
             break;
         }
-        fo_index_remove(fo->ix, sub->filter, sub->len, slot);
-        arena_h next = sub->next;
-        arena_release(a, h);
-        h = next;
+        sub_drop(fo, slot, h, sub);
     }
-    s->subs = 0;
-    ring_t *r = sess_ring(fo->shm, slot);
-    uint32_t n = ring_count(r);
-    for (uint32_t i = 0; i < n; i++) {
-        out_rec_t *o = ring_peek(r, i);
-        if (o->h)
-            arena_release(a, o->h);
-    }
-    ring_consume(r, n);
+    ring_discard(fo, sess_ring(fo->shm, slot));
+    ring_discard(fo, sess_ctl(fo->shm, slot));
     sess_inflight_t *inf = sess_inflight(fo->shm, slot);
     for (uint32_t i = 0; i < fo->shm->hdr->max_inflight; i++) {
         if (inf[i].state != INF_FREE)
@@ -138,6 +170,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r)
         sess_slot_t *s = shm_slot(fo->shm, slot);
         ring_init(sess_ring(fo->shm, slot), fo->shm->hdr->out_cap,
                   sizeof(out_rec_t));
+        ring_init(sess_ctl(fo->shm, slot), SHM_CTL_CAP, sizeof(ctl_rec_t));
         memset(sess_inflight(fo->shm, slot), 0,
                fo->shm->hdr->max_inflight * sizeof(sess_inflight_t));
         memset(sess_qos2(fo->shm, slot), 0, SHM_QOS2_BITMAP);
@@ -165,8 +198,8 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r)
     case SESS_ONLINE: {
         /* Takeover: ask the host to close the old connection; continue
          * when its DETACH arrives. */
-        out_rec_t kick = {.type = OUT_KICK, .aux = s->conn_gen};
-        fo_push(fo, slot, &kick);
+        ctl_rec_t kick = {.type = CTL_KICK, .conn_gen = s->conn_gen};
+        fo_push_ctl(fo, slot, &kick);
         s->state = SESS_HANDOFF;
         fo->pending[fo_local(fo, slot)] = *r;
         fo->pending[fo_local(fo, slot)].h1 = 0;
@@ -222,35 +255,10 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
     }
 }
 
-/* Finds the subscription record of slot for filter; *prev gets the link
- * that points at it. */
-static sess_sub_t *find_sub(fo_t *fo, uint32_t slot, const char *f,
-                            uint16_t flen, arena_h **prev, arena_h *hp)
-{
-    arena_t *a = &fo->shm->arena;
-    arena_h *link = &shm_slot(fo->shm, slot)->subs;
-    while (*link) {
-        sess_sub_t *sub = arena_get(a, *link, NULL);
-        if (sub == NULL) {
-            log_err("slot %u: stale subscription record", slot);
-            *link = 0;
-            return NULL;
-        }
-        if (sub->len == flen && memcmp(sub->filter, f, flen) == 0) {
-            *prev = link;
-            *hp = *link;
-            return sub;
-        }
-        link = &sub->next;
-    }
-    return NULL;
-}
-
 void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
 {
     arena_t *a = &fo->shm->arena;
     uint32_t slot = r->slot;
-    sess_slot_t *s = shm_slot(fo->shm, slot);
     uint32_t blen;
     uint8_t *b = arena_get(a, r->h1, &blen);
     if (b == NULL) {
@@ -259,30 +267,33 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
     }
     if (slot >= fo->shm->hdr->max_clients ||
         shm_slot_owner(fo->shm, slot) != fo->idx ||
-        s->state != SESS_ONLINE || s->conn_gen != r->a) {
+        shm_slot(fo->shm, slot)->state != SESS_ONLINE ||
+        shm_slot(fo->shm, slot)->conn_gen != r->a) {
         arena_release(a, r->h1); /* connection gone meanwhile */
         return;
     }
+    sess_slot_t *s = shm_slot(fo->shm, slot);
     uint16_t ack_len = msg_topic_len(b);
+    uint8_t *codes = b + 2 + ack_len; /* SUBACK codes end here */
     const uint8_t *p = b + 2 + ack_len;
     const uint8_t *end = b + blen;
     uint16_t n = (uint16_t)(p[0] << 8 | p[1]);
     p += 2;
     const uint8_t *entries = p;
-    for (uint16_t i = 0; i < n && p + 3 <= end; i++) {
+    char key[4 + 65536];
+    for (uint16_t i = 0; i < n && p + 5 <= end; i++) {
         uint8_t qos = p[0];
-        uint16_t flen = (uint16_t)(p[1] << 8 | p[2]);
-        const char *f = (const char *)p + 3;
-        p += 3 + flen;
-        arena_h *prev;
-        arena_h h;
-        sess_sub_t *sub = find_sub(fo, slot, f, flen, &prev, &h);
+        uint16_t code = (uint16_t)(p[1] << 8 | p[2]);
+        uint16_t flen = (uint16_t)(p[3] << 8 | p[4]);
+        const char *f = (const char *)p + 5;
+        p += 5 + flen;
+        size_t klen = sub_key(key, slot, f, flen);
+        strmap_ent_t *e = strmap_get(&fo->subs, key, klen);
+        arena_h h = e ? (arena_h)e->val : 0;
+        sess_sub_t *sub = h ? arena_get(a, h, NULL) : NULL;
         if (unsubscribe) {
-            if (sub) {
-                *prev = sub->next;
-                arena_release(a, h);
-                fo_index_remove(fo->ix, f, flen, slot);
-            }
+            if (sub)
+                sub_drop(fo, slot, h, sub);
             continue;
         }
         if (sub) {
@@ -291,34 +302,46 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
             void *d;
             h = arena_alloc(a, fo->part, sizeof(sess_sub_t) + flen, &d);
             if (h == 0) {
+                /* Tell the client the truth: this filter failed.  The
+                 * code's index was checked by the frontend. */
                 log_err("worker %u arena partition full: subscription of "
-                        "slot %u to %.*s not stored", fo->idx, slot,
-                        (int)flen, f);
+                        "slot %u to %.*s refused", fo->idx, slot, (int)flen,
+                        f);
+                *(codes - code) = MQTT_SUBACK_FAILURE;
                 continue;
             }
             sub = d;
             sub->qos = qos;
             sub->len = flen;
             memcpy(sub->filter, f, flen);
+            sub->prev = 0;
             sub->next = s->subs;
+            if (s->subs) {
+                sess_sub_t *first = arena_get(a, s->subs, NULL);
+                if (first)
+                    first->prev = h;
+            }
             s->subs = h;
+            strmap_put(&fo->subs, key, klen, h);
         }
-        if (fo_index_add(fo->ix, f, flen, slot, qos) < 0)
-            log_err("out of memory adding subscription");
+        fo_index_add(fo->ix, f, flen, slot, qos);
     }
-    /* The SUBACK/UNSUBACK goes out through the slot's ring, so it precedes
-     * the retained messages and follows earlier deliveries. */
-    out_rec_t ack = {.h = r->h1, .type = OUT_RAW, .aux = ack_len};
-    fo_push(fo, slot, &ack);
-    if (unsubscribe)
+    /* The SUBACK/UNSUBACK goes through the control ring: never behind
+     * deliveries, always before the retained messages pushed below. */
+    ctl_rec_t ack = {.h = r->h1,
+                     .type = CTL_RAW,
+                     .conn_gen = s->conn_gen,
+                     .len = ack_len};
+    fo_push_ctl(fo, slot, &ack);
+    if (unsubscribe || !fo->cfg->retain_available)
         return;
     p = entries;
-    for (uint16_t i = 0; i < n && p + 3 <= end; i++) {
-        uint8_t qos = p[0];
-        uint16_t flen = (uint16_t)(p[1] << 8 | p[2]);
-        if (fo->cfg->retain_available)
-            fo_send_retained(fo, slot, (const char *)p + 3, flen, qos);
-        p += 3 + flen;
+    for (uint16_t i = 0; i < n && p + 5 <= end; i++) {
+        uint16_t code = (uint16_t)(p[1] << 8 | p[2]);
+        uint16_t flen = (uint16_t)(p[3] << 8 | p[4]);
+        if (*(codes - code) != MQTT_SUBACK_FAILURE)
+            fo_send_retained(fo, slot, (const char *)p + 5, flen, p[0]);
+        p += 5 + flen;
     }
 }
 

@@ -19,6 +19,8 @@
 #define FE_HB_CAP 2048     /* per-connection header/control byte buffer */
 #define FE_MAX_PENDING_ACKS 16 /* SUBSCRIBE/UNSUBSCRIBE awaiting a worker */
 #define FE_ID_BITS 20
+#define FE_CONNECTING_GRACE 30 /* s past connect_timeout to wait for the
+                                  owner worker's answer to a CONNECT */
 
 enum {
     C_NEW = 0,        /* accepted, waiting for CONNECT */

@@ -3,10 +3,12 @@
  * per-subscriber PUBLISH header (first byte, remaining length, packet id)
  * is built small; topic and payload go out of the arena by reference.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fe.h"
 #include "log.h"
+#include "mem.h"
 
 /* Queues one PUBLISH of message m (len bytes) at qos with pid.  rel is
  * released when the last byte is written.  The caller checked the room
@@ -49,6 +51,49 @@ static uint16_t next_pid(fe_conn_t *c, sess_slot_t *s)
     }
 }
 
+/* Sends what the control ring holds.  Returns 1 when it is empty, 0 when
+ * the socket queue is full, -1 when c was closed. */
+static int drain_ctl(fe_conn_t *c)
+{
+    ring_t *r = sess_ctl(fe->shm, c->slot);
+    arena_t *a = &fe->shm->arena;
+    for (uint32_t n = ring_count(r); n > 0; n--) {
+        ctl_rec_t *o = ring_peek(r, 0);
+        if (o->conn_gen != c->conn_gen) {
+            /* For an earlier connection of this session: its SUBACK has
+             * no one to go to any more. */
+            if (o->h)
+                arena_release(a, o->h);
+            ring_consume(r, 1);
+            continue;
+        }
+        if (o->type == CTL_KICK) {
+            ring_consume(r, 1);
+            fe_close(c, false, "session taken over");
+            return -1;
+        }
+        uint32_t len;
+        uint8_t *m = arena_get(a, o->h, &len);
+        if (m == NULL || o->len + 2u > len) {
+            log_err("slot %u: control record with bad handle skipped",
+                    c->slot);
+            ring_consume(r, 1);
+            continue;
+        }
+        if (!fe_out_room(c, 1, 0)) {
+            if (fe_flush(c) < 0)
+                return -1;
+            if (!fe_out_room(c, 1, 0))
+                return 0; /* EV_WRITE resumes us */
+        }
+        fe_out_ref(c, m + 2, o->len, o->h); /* the queue owns the ref */
+        ring_consume(r, 1);
+        if (c->pending_acks > 0)
+            c->pending_acks--;
+    }
+    return 1;
+}
+
 int fe_drain_slot(fe_conn_t *c)
 {
     ring_t *r = sess_ring(fe->shm, c->slot);
@@ -56,21 +101,20 @@ int fe_drain_slot(fe_conn_t *c)
     sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
     uint32_t max_inf = fe->shm->hdr->max_inflight;
     arena_t *a = &fe->shm->arena;
+    /* Data head first, then the whole control ring: every control record
+     * pushed before a delivery we are about to send is visible now (the
+     * worker commits them in that order), so a SUBACK always precedes the
+     * retained messages it brings. */
     uint32_t n = ring_count(r);
+    int rc = drain_ctl(c);
+    if (rc <= 0)
+        return rc;
     c->inflight_blocked = false;
     /* Each record is consumed as soon as its reference has moved to the
      * connection's queue or inflight table, so a close at any point
      * leaves no record owned twice. */
     for (; n > 0; n--, ring_consume(r, 1)) {
         out_rec_t *o = ring_peek(r, 0);
-        if (o->type == OUT_KICK) {
-            if (o->aux == c->conn_gen) {
-                ring_consume(r, 1);
-                fe_close(c, false, "session taken over");
-                return -1;
-            }
-            continue;
-        }
         uint32_t len;
         uint8_t *m = arena_get(a, o->h, &len);
         if (m == NULL) {
@@ -78,28 +122,20 @@ int fe_drain_slot(fe_conn_t *c)
                     c->slot);
             continue;
         }
-        uint32_t iovs = o->type == OUT_RAW ? 1 : 4;
-        uint32_t bytes = o->type == OUT_RAW ? 0 : 7;
-        if (!fe_out_room(c, iovs, bytes)) {
+        if (o->qos > 0 && s->n_inflight >= max_inf) {
+            c->inflight_blocked = true;
+            return 0;
+        }
+        if (!fe_out_room(c, 4, 7)) {
             if (fe_flush(c) < 0)
                 return -1;
-            if (!fe_out_room(c, iovs, bytes))
+            if (!fe_out_room(c, 4, 7))
                 return 0; /* socket full: EV_WRITE resumes us */
-        }
-        if (o->type == OUT_RAW) {
-            fe_out_ref(c, m + 2, o->aux, o->h);
-            if (c->pending_acks > 0)
-                c->pending_acks--;
-            continue;
         }
         bool retain = (o->flags & OUT_F_RETAIN) != 0;
         if (o->qos == 0) {
             queue_publish(c, m, len, 0, false, retain, 0, o->h);
         } else {
-            if (s->n_inflight >= max_inf) {
-                c->inflight_blocked = true;
-                return 0;
-            }
             uint32_t k;
             for (k = 0; k < max_inf; k++)
                 if (inf[k].state == INF_FREE)
@@ -108,14 +144,27 @@ int fe_drain_slot(fe_conn_t *c)
             inf[k].pid = pid;
             inf[k].qos = o->qos;
             inf[k].retain = retain;
-            inf[k].h = o->h; /* the entry keeps the reference */
+            inf[k].seq = s->send_seq++;
+            inf[k].h = o->h; /* the entry keeps the ring's reference */
             inf[k].state = INF_SENT;
             s->n_inflight++;
-            queue_publish(c, m, len, o->qos, false, retain, pid, 0);
+            /* The queued bytes get a reference of their own: an early
+             * PUBACK must not free a block still waiting for writev. */
+            arena_ref_add(a, o->h, 1);
+            queue_publish(c, m, len, o->qos, false, retain, pid, o->h);
         }
         fe->proc->msgs_out++;
     }
     return 0;
+}
+
+/* Orders inflight entries by send sequence (wrap-safe). */
+static int seq_cmp(const void *x, const void *y)
+{
+    const sess_inflight_t *a = *(sess_inflight_t *const *)x;
+    const sess_inflight_t *b = *(sess_inflight_t *const *)y;
+    int32_t d = (int32_t)(a->seq - b->seq);
+    return d < 0 ? -1 : d > 0;
 }
 
 int fe_resume_session(fe_conn_t *c)
@@ -123,39 +172,45 @@ int fe_resume_session(fe_conn_t *c)
     sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
     uint32_t max_inf = fe->shm->hdr->max_inflight;
     arena_t *a = &fe->shm->arena;
-    for (uint32_t k = 0; k < max_inf; k++) {
-        if (inf[k].state == INF_FREE)
-            continue;
+    sess_inflight_t **order = mem_alloc(max_inf * sizeof(*order));
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < max_inf; k++)
+        if (inf[k].state != INF_FREE)
+            order[n++] = &inf[k];
+    qsort(order, n, sizeof(*order), seq_cmp);
+    for (uint32_t i = 0; i < n; i++) {
+        sess_inflight_t *e = order[i];
         if (!fe_out_room(c, 4, 7)) {
-            if (fe_flush(c) < 0)
+            if (fe_flush(c) < 0) {
+                mem_free(order);
                 return -1;
+            }
             if (!fe_out_room(c, 4, 7)) {
-                /* Cannot happen on a fresh connection with a window of
-                 * at most FE_IOV_CAP / 4 entries per flush; the client
-                 * re-gets the rest on its next reconnect. */
+                /* The socket of a fresh connection is full: the client
+                 * gets the rest on its next reconnect. */
                 log_warn("Client %s: output full while re-sending",
                          c->client_id);
                 break;
             }
         }
-        if (inf[k].state == INF_PUBREC) {
+        if (e->state == INF_PUBREC) {
             uint8_t out[4];
-            fe_out_bytes(c, out, mqtt_write_ack(out, MQTT_PUBREL,
-                                                inf[k].pid));
+            fe_out_bytes(c, out, mqtt_write_ack(out, MQTT_PUBREL, e->pid));
             continue;
         }
         uint32_t len;
-        uint8_t *m = arena_get(a, inf[k].h, &len);
+        uint8_t *m = arena_get(a, e->h, &len);
         if (m == NULL) {
             log_err("slot %u: inflight entry with stale handle dropped",
                     c->slot);
-            memset(&inf[k], 0, sizeof(inf[k]));
+            memset(e, 0, sizeof(*e));
             shm_slot(fe->shm, c->slot)->n_inflight--;
             continue;
         }
-        queue_publish(c, m, len, inf[k].qos, true, inf[k].retain,
-                      inf[k].pid, 0);
+        arena_ref_add(a, e->h, 1); /* for the queued bytes, as above */
+        queue_publish(c, m, len, e->qos, true, e->retain, e->pid, e->h);
     }
+    mem_free(order);
     /* Clear the wake flag before draining (the fence pairs with the one in
      * fo_flush_notify(): a record committed after our read of the head
      * sees queued == 0 and notifies us). */

@@ -102,15 +102,26 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             fe_close(c, false, "no CONNECT within connect_timeout");
             continue;
         }
-        if (c->state == C_ACTIVE && c->keepalive &&
+        if (c->state == C_CONNECTING &&
+            fe->now - c->accepted_at >= (time_t)fe->cfg->connect_timeout +
+                                            FE_CONNECTING_GRACE) {
+            /* The owner has not answered (a takeover that cannot finish);
+             * its late answer finds no connection and detaches. */
+            fe_close(c, false, "session owner did not answer in time");
+            continue;
+        }
+        /* A connection we stopped reading (back-pressure) is not idle. */
+        if (c->state == C_ACTIVE && c->keepalive && !c->paused &&
             (fe->now - c->last_rx) * 2 >= (time_t)c->keepalive * 3) {
             fe_close(c, false, "keepalive timeout");
             continue;
         }
         /* Safety sweep: output that arrived without a notification (a
          * full notify ring) is picked up within a second. */
-        if (c->state == C_ACTIVE && !c->inflight_blocked && !c->write_on &&
-            ring_count(sess_ring(fe->shm, c->slot)))
+        if (c->state == C_ACTIVE && !c->write_on &&
+            ((!c->inflight_blocked &&
+              ring_count(sess_ring(fe->shm, c->slot))) ||
+             ring_count(sess_ctl(fe->shm, c->slot))))
             fe_drain_slot(c);
     }
     if (getppid() == 1)

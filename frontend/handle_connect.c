@@ -15,8 +15,7 @@ static void refuse(fe_conn_t *c, uint8_t rc, const char *reason)
 {
     uint8_t out[4];
     fe_out_bytes(c, out, mqtt_write_connack(out, false, rc));
-    fe_flush(c);
-    if (fe->conns[c->id] == c)
+    if (fe_flush(c) == 0) /* else the write failed and c is gone */
         fe_close(c, false, reason);
 }
 

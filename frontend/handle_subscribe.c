@@ -39,7 +39,7 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     size_t n = 0, fbytes = 0;
     while (mqtt_iter_next(&walk, &f, &qos)) {
         n++;
-        fbytes += 3 + f.len;
+        fbytes += 5 + f.len;
     }
     if (n > 0xffff) {
         fe_close(c, false, "too many topic filters in one packet");
@@ -75,11 +75,15 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         i++;
         if (!ok)
             continue;
+        /* where this entry's SUBACK code stands, counted from the end */
+        uint16_t back = (uint16_t)(n - (i - 1));
         ents[0] = qos;
-        ents[1] = (uint8_t)(f.len >> 8);
-        ents[2] = (uint8_t)f.len;
-        memcpy(ents + 3, f.p, f.len);
-        ents += 3 + f.len;
+        ents[1] = (uint8_t)(back >> 8);
+        ents[2] = (uint8_t)back;
+        ents[3] = (uint8_t)(f.len >> 8);
+        ents[4] = (uint8_t)f.len;
+        memcpy(ents + 5, f.p, f.len);
+        ents += 5 + f.len;
         kept++;
     }
     if (sub) {

@@ -42,9 +42,11 @@ typedef struct ing_rec {
 /*
  * Subscription blob (SUBSCRIBE and UNSUBSCRIBE), built by the frontend:
  *   [u16 ack_len][ack bytes: the SUBACK or UNSUBACK to send]
- *   [u16 n] then n entries [u8 qos][u16 len][filter bytes]
+ *   [u16 n] then n entries [u8 qos][u16 code][u16 len][filter bytes]
  * Entries are only the filters to apply (valid ones); qos is the granted
- * QoS (unused for UNSUBSCRIBE).
+ * QoS (unused for UNSUBSCRIBE); code says where the entry's return code
+ * stands: that many bytes before the end of the SUBACK (1 for the last).
+ * The worker sets it to 0x80 when it cannot store the subscription.
  */
 
 /* ---- reply records (32 bytes) ---- */
@@ -64,11 +66,9 @@ typedef struct rep_rec {
     uint64_t pad2[2];
 } rep_rec_t;
 
-/* ---- output records (16 bytes), one ring per slot ---- */
+/* ---- output records (16 bytes): a slot's data ring, deliveries only ---- */
 enum {
-    OUT_DELIVER = 1, /* h message, qos, flags OUT_F_RETAIN */
-    OUT_RAW = 2,     /* h blob: send aux bytes from offset 2 */
-    OUT_KICK = 3     /* close connection generation aux (takeover) */
+    OUT_DELIVER = 1 /* h message, qos, flags OUT_F_RETAIN */
 };
 
 #define OUT_F_RETAIN 0x01
@@ -81,6 +81,27 @@ typedef struct out_rec {
     uint8_t pad;
     uint32_t aux;
 } out_rec_t;
+
+/*
+ * ---- control records (32 bytes): a slot's control ring ----
+ * Control records never wait behind deliveries (a full inflight window, a
+ * slow socket): the host drains the whole control ring before every pass
+ * over the data ring, after reading the data ring's head, so a control
+ * record is sent before every delivery the worker pushed after it (the
+ * SUBACK before the retained messages it brings).
+ */
+enum {
+    CTL_RAW = 1, /* h blob: send len bytes from offset 2 (SUBACK, UNSUBACK) */
+    CTL_KICK = 2 /* close the connection (takeover) */
+};
+
+typedef struct ctl_rec {
+    arena_h h;
+    uint32_t conn_gen; /* the connection it is for; others skip it */
+    uint32_t len;
+    uint8_t type;
+    uint8_t pad[15];
+} ctl_rec_t;
 
 /* Message layout in the arena: [u16 topic_len][topic][payload]. */
 static inline uint16_t msg_topic_len(const uint8_t *m)

@@ -44,7 +44,7 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.max_clients = p->max_clients;
     h.max_inflight = p->max_inflight;
     h.max_queued = p->max_queued;
-    h.out_cap = pow2_at_least((uint64_t)p->max_queued + SHM_CTL_HEADROOM);
+    h.out_cap = pow2_at_least(p->max_queued);
     h.ingest_cap = p->ingest_cap;
     /* A frontend has at most reply_cap connects outstanding per worker. */
     h.reply_cap = 1024;
@@ -67,8 +67,10 @@ int shm_create(shm_t *s, const shm_params_t *p)
                               (uint64_t)p->max_inflight *
                                   sizeof(sess_inflight_t));
     h.slot_off_ring = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
-    h.slot_stride = align64(h.slot_off_ring +
-                            ring_bytes(h.out_cap, sizeof(out_rec_t)));
+    h.slot_off_ctl = align64(h.slot_off_ring +
+                             ring_bytes(h.out_cap, sizeof(out_rec_t)));
+    h.slot_stride = align64(h.slot_off_ctl +
+                            ring_bytes(SHM_CTL_CAP, sizeof(ctl_rec_t)));
     h.off_slots = off;
     off += (uint64_t)p->max_clients * h.slot_stride;
 

@@ -17,7 +17,7 @@
 #define SHM_LAYOUT_VERSION 1
 #define SHM_MAX_PROCS 128
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
-#define SHM_CTL_HEADROOM 64  /* output ring records kept for control */
+#define SHM_CTL_CAP 64 /* control ring records per slot */
 
 enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
 
@@ -55,7 +55,7 @@ typedef struct shm_hdr {
     uint32_t max_clients;
     uint32_t max_inflight;
     uint32_t max_queued;
-    uint32_t out_cap;     /* output ring records per slot */
+    uint32_t out_cap;     /* data ring records per slot */
     uint32_t ingest_cap;
     uint32_t reply_cap;
     uint32_t notify_cap;
@@ -72,6 +72,7 @@ typedef struct shm_hdr {
     uint64_t slot_off_inflight; /* inside a slot */
     uint64_t slot_off_qos2;
     uint64_t slot_off_ring;
+    uint64_t slot_off_ctl;
     uint64_t off_parts;   /* arena_part_t[n_fe + n_fo] */
     uint64_t off_arena;
     uint64_t arena_size;
@@ -89,6 +90,8 @@ typedef struct sess_inflight {
     uint8_t state; /* INF_* */
     uint8_t retain;
     uint8_t pad[3];
+    uint32_t seq;  /* send order, for re-sending in order */
+    uint32_t pad2;
     arena_h h;     /* the message (holds a reference); 0 after PUBREC */
 } sess_inflight_t;
 
@@ -112,16 +115,17 @@ typedef struct sess_slot {
      *      detached) ---- */
     uint16_t next_pid;
     uint16_t n_inflight;
-    uint32_t pad2;
+    uint32_t send_seq;  /* next sess_inflight_t.seq */
     /* ---- handshake word: set by the owner, cleared by the host ---- */
     uint32_t queued;
     uint8_t pad3[52];
 } sess_slot_t;
 
-/* Subscription record (owner worker's arena partition), chained from
- * sess_slot_t.subs: [next handle][u8 qos][u8 pad][u16 len][filter]. */
+/* Subscription record (owner worker's arena partition), in a doubly
+ * linked chain from sess_slot_t.subs. */
 typedef struct sess_sub {
     arena_h next;
+    arena_h prev;
     uint8_t qos;
     uint8_t pad;
     uint16_t len;
@@ -187,9 +191,16 @@ static inline uint8_t *sess_qos2(const shm_t *s, uint32_t i)
     return (uint8_t *)shm_slot(s, i) + s->hdr->slot_off_qos2;
 }
 
+/* The slot's data ring (deliveries). */
 static inline ring_t *sess_ring(const shm_t *s, uint32_t i)
 {
     return (ring_t *)((uint8_t *)shm_slot(s, i) + s->hdr->slot_off_ring);
+}
+
+/* The slot's control ring (SUBACK/UNSUBACK, takeover). */
+static inline ring_t *sess_ctl(const shm_t *s, uint32_t i)
+{
+    return (ring_t *)((uint8_t *)shm_slot(s, i) + s->hdr->slot_off_ctl);
 }
 
 static inline proc_t *shm_fe_proc(const shm_t *s, uint32_t fe)
