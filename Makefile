@@ -53,6 +53,19 @@ $(BIN)/ringmq: $(MAIN_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# ---- tools/bench: ringmq-bench, the load generator (part of `make all`) ----
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/bench/*.c))
+all: $(BIN)/ringmq-bench
+$(BIN)/ringmq-bench: $(BENCH_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS) -lm
+BENCH_TEST := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/bench/test_*.c))
+unit: $(BENCH_TEST)
+$(BUILD)/tests/tools/bench/%: tests/tools/bench/%.c $(filter-out %/bench_main.o,$(BENCH_OBJ)) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -Itools/bench $(LDFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcmocka $(LIBS) -lm
+# ---- end tools/bench ----
+
 $(BUILD)/tests/%: tests/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-parameter $(LDFLAGS) -o $@ $< $(LIBA) -lcmocka $(LIBS)

@@ -86,6 +86,7 @@ static int cfg_key_allow_anonymous(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_inflight(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_queued(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_packet_size(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_max_queued_bytes(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_message_size_limit(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_keepalive(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_retain_available(cfg_t *c, const cfg_line_t *l);
@@ -111,6 +112,7 @@ static const cfg_key_t cfg_keys[] = {
     { "allow_anonymous", cfg_key_allow_anonymous },
     { "max_inflight_messages", cfg_key_max_inflight },
     { "max_queued_messages", cfg_key_max_queued },
+    { "max_queued_bytes", cfg_key_max_queued_bytes },
     { "max_packet_size", cfg_key_max_packet_size },
     { "message_size_limit", cfg_key_message_size_limit },
     { "max_keepalive", cfg_key_max_keepalive },
@@ -147,7 +149,6 @@ static const cfg_ignored_t cfg_ignored[] = {
     { "allow_duplicate_messages", CFG_ARG_BOOL },
     { "retry_interval", CFG_ARG_TEXT },
     { "max_inflight_bytes", CFG_ARG_UINT },
-    { "max_queued_bytes", CFG_ARG_UINT },
     { "memory_limit", CFG_ARG_UINT },
     { "check_retain_source", CFG_ARG_BOOL },
     { "auto_id_prefix", CFG_ARG_TEXT },
@@ -538,6 +539,18 @@ cfg_key_max_packet_size(cfg_t *c, const cfg_line_t *l)
         return -1;
     }
     c->max_packet_size = (uint32_t) v;
+    return 0;
+}
+
+static int
+cfg_key_max_queued_bytes(cfg_t *c, const cfg_line_t *l)
+{
+    uint64_t v;
+
+    if (cfg_one_uint(l, 0, UINT64_MAX / 2, &v) < 0) {
+        return -1;
+    }
+    c->max_queued_bytes = v;
     return 0;
 }
 

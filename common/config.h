@@ -31,6 +31,7 @@ typedef struct cfg {
     bool allow_anonymous_set;     /* given explicitly */
     uint32_t max_inflight_messages; /* 1..65535, default 20; 0 = 65535 */
     uint32_t max_queued_messages;   /* default 1000; 0 = use the maximum */
+    uint64_t max_queued_bytes;      /* bytes queued per client, 0 = none */
     uint32_t max_packet_size;       /* bytes, default 1048576 */
     uint32_t message_size_limit;    /* payload bytes, 0 = no limit */
     uint16_t max_keepalive;         /* default 65535 */

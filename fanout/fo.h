@@ -66,14 +66,16 @@ void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
 void fo_retained_free(fo_t *fo);
 
 /* fo_main.c: output ring helpers */
-/* Pushes a delivery to slot's data ring (the caller asked fo_has_room())
- * and remembers the slot for the end-of-batch notification. */
-void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec);
+/* Pushes a delivery of a message of `bytes` bytes to slot's data ring (the
+ * caller asked fo_has_room()) and remembers the slot for the end-of-batch
+ * notification. */
+void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec, uint32_t bytes);
 /* Pushes a control record to slot's control ring (same notification). */
 void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec);
-/* Room for a delivery (not a control record) in slot's ring; when there
- * is none the drop is counted (and logged now and then). */
-int fo_has_room(fo_t *fo, uint32_t slot);
+/* Room for a delivery of a `bytes`-byte message in slot's data ring
+ * (max_queued_messages and max_queued_bytes); when there is none the drop
+ * is counted (and logged now and then). */
+int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes);
 /* Notifies host frontends of every slot pushed to since the last call and
  * writes the eventfds of sleeping frontends. */
 void fo_flush_notify(fo_t *fo);

@@ -33,15 +33,25 @@ static void on_term(int sig)
     fo_stop = 1;
 }
 
-int fo_has_room(fo_t *fo, uint32_t slot)
+int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes)
 {
     ring_t *r = sess_ring(fo->shm, slot);
-    /* The ring may hold max_queued deliveries; the rest is headroom for
-     * control records. */
-    uint32_t need = r->cap - fo->shm->hdr->max_queued + 1;
-    if (ring_space(r, need) >= need)
-        return 1;
     sess_slot_t *s = shm_slot(fo->shm, slot);
+    /* The ring may hold max_queued deliveries. */
+    uint32_t need = r->cap - fo->shm->hdr->max_queued + 1;
+    uint64_t maxb = fo->shm->hdr->max_queued_bytes;
+    if (ring_space(r, need) >= need) {
+        if (maxb == 0)
+            return 1;
+        /* q_bytes_out is the role holder's; acquire pairs with its
+         * release store after it consumed the record. */
+        uint64_t out = __atomic_load_n(&s->q_bytes_out, __ATOMIC_ACQUIRE);
+        /* As in Mosquitto: queue until the limit is exceeded (the message
+         * that crosses it is kept). */
+        (void)bytes;
+        if (s->q_bytes_in - out < maxb)
+            return 1;
+    }
     if (s->drops++ % 1000 == 0)
         log_warn("Outgoing messages are being dropped for the client in "
                  "slot %u (queue full, %llu dropped so far).",
@@ -57,9 +67,10 @@ static void touched(fo_t *fo, uint32_t slot)
         fo_flush_notify(fo);
 }
 
-void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec)
+void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec, uint32_t bytes)
 {
     ring_t *r = sess_ring(fo->shm, slot);
+    shm_slot(fo->shm, slot)->q_bytes_in += bytes;
     /* fo_has_room() was asked first: there is room. */
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);

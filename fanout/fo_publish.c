@@ -73,14 +73,16 @@ static void send_one_retained(fo_t *fo, uint32_t slot, strmap_ent_t *e,
                               uint8_t qos)
 {
     fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
-    if (!fo_has_room(fo, slot))
+    uint32_t len;
+    uint8_t *m = arena_get(&fo->shm->arena, r->h, &len);
+    if (m == NULL || !fo_has_room(fo, slot, msg_payload_len(m, len)))
         return; /* counted */
     out_rec_t o = {.h = r->h,
                    .type = OUT_DELIVER,
                    .qos = r->qos < qos ? r->qos : qos,
                    .flags = OUT_F_RETAIN};
     arena_ref_add(&fo->shm->arena, r->h, 1);
-    fo_push(fo, slot, &o);
+    fo_push(fo, slot, &o, msg_payload_len(m, len));
 }
 
 void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
@@ -141,7 +143,7 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
             fo->proc->drops_offline0++;
             continue;
         }
-        if (!fo_has_room(fo, slot))
+        if (!fo_has_room(fo, slot, len - 2u - tlen))
             continue; /* counted */
         fo->match[n].slot = slot;
         fo->match[n].qos = q;
@@ -153,7 +155,7 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
             out_rec_t o = {.h = r->h1,
                            .type = OUT_DELIVER,
                            .qos = fo->match[i].qos};
-            fo_push(fo, fo->match[i].slot, &o);
+            fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
         }
         fo->proc->msgs_out += n;
     }

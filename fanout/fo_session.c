@@ -89,14 +89,12 @@ static void wipe(fo_t *fo, uint32_t slot)
     }
     ring_discard(fo, sess_ring(fo->shm, slot));
     ring_discard(fo, sess_ctl(fo->shm, slot));
-    sess_inflight_t *inf = sess_inflight(fo->shm, slot);
-    for (uint32_t i = 0; i < fo->shm->hdr->max_inflight; i++) {
-        if (inf[i].state != INF_FREE)
-            release_if(fo, inf[i].h);
-        memset(&inf[i], 0, sizeof(inf[i]));
+    s->q_bytes_out = s->q_bytes_in; /* we hold the role: the queue is empty */
+    sess_inf_clear(fo->shm, slot);
+    if (s->n_qos2) {
+        memset(sess_qos2(fo->shm, slot), 0, SHM_QOS2_BITMAP);
+        s->n_qos2 = 0;
     }
-    s->n_inflight = 0;
-    memset(sess_qos2(fo->shm, slot), 0, SHM_QOS2_BITMAP);
 }
 
 static void free_slot(fo_t *fo, uint32_t slot)
@@ -171,14 +169,14 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r)
         ring_init(sess_ring(fo->shm, slot), fo->shm->hdr->out_cap,
                   sizeof(out_rec_t));
         ring_init(sess_ctl(fo->shm, slot), SHM_CTL_CAP, sizeof(ctl_rec_t));
-        memset(sess_inflight(fo->shm, slot), 0,
-               fo->shm->hdr->max_inflight * sizeof(sess_inflight_t));
-        memset(sess_qos2(fo->shm, slot), 0, SHM_QOS2_BITMAP);
+        /* The inflight table, the packet-id and QoS 2 bitmaps are empty:
+         * zero from ftruncate, or left empty by wipe(). */
         s->subs = 0;
         s->will = 0;
         s->drops = 0;
+        s->q_bytes_in = 0;
+        s->q_bytes_out = 0;
         s->next_pid = 0;
-        s->n_inflight = 0;
         s->queued = 0;
         s->client_id = r->h1; /* keeps the blob's reference */
         strmap_put(&fo->ids, id, idlen, slot);

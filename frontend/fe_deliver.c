@@ -3,12 +3,10 @@
  * per-subscriber PUBLISH header (first byte, remaining length, packet id)
  * is built small; topic and payload go out of the arena by reference.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fe.h"
 #include "log.h"
-#include "mem.h"
 
 /* Queues one PUBLISH of message m (len bytes) at qos with pid.  rel is
  * released when the last byte is written.  The caller checked the room
@@ -32,23 +30,6 @@ static void queue_publish(fe_conn_t *c, const uint8_t *m, uint32_t len,
     fe_out_bytes(c, id, 2);
     if (plen)
         fe_out_ref(c, m + 2 + tlen, plen, rel);
-}
-
-static uint16_t next_pid(fe_conn_t *c, sess_slot_t *s)
-{
-    sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
-    uint32_t max = fe->shm->hdr->max_inflight;
-    for (;;) {
-        uint16_t pid = ++s->next_pid;
-        if (pid == 0)
-            continue;
-        uint32_t i;
-        for (i = 0; i < max; i++)
-            if (inf[i].state != INF_FREE && inf[i].pid == pid)
-                break;
-        if (i == max)
-            return pid;
-    }
 }
 
 /* Sends what the control ring holds.  Returns 1 when it is empty, 0 when
@@ -98,8 +79,6 @@ int fe_drain_slot(fe_conn_t *c)
 {
     ring_t *r = sess_ring(fe->shm, c->slot);
     sess_slot_t *s = shm_slot(fe->shm, c->slot);
-    sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
-    uint32_t max_inf = fe->shm->hdr->max_inflight;
     arena_t *a = &fe->shm->arena;
     /* Data head first, then the whole control ring: every control record
      * pushed before a delivery we are about to send is visible now (the
@@ -122,7 +101,7 @@ int fe_drain_slot(fe_conn_t *c)
                     c->slot);
             continue;
         }
-        if (o->qos > 0 && s->n_inflight >= max_inf) {
+        if (o->qos > 0 && !sess_inf_room(fe->shm, c->slot)) {
             c->inflight_blocked = true;
             return 0;
         }
@@ -136,55 +115,36 @@ int fe_drain_slot(fe_conn_t *c)
         if (o->qos == 0) {
             queue_publish(c, m, len, 0, false, retain, 0, o->h);
         } else {
-            uint32_t k;
-            for (k = 0; k < max_inf; k++)
-                if (inf[k].state == INF_FREE)
-                    break;
-            uint16_t pid = next_pid(c, s);
-            inf[k].pid = pid;
-            inf[k].qos = o->qos;
-            inf[k].retain = retain;
-            inf[k].seq = s->send_seq++;
-            inf[k].h = o->h; /* the entry keeps the ring's reference */
-            inf[k].state = INF_SENT;
-            s->n_inflight++;
-            /* The queued bytes get a reference of their own: an early
-             * PUBACK must not free a block still waiting for writev. */
+            /* The entry keeps the ring's reference; the queued bytes get
+             * one of their own: an early PUBACK must not free a block
+             * still waiting for writev. */
+            sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o->qos,
+                                              retain, o->h);
             arena_ref_add(a, o->h, 1);
-            queue_publish(c, m, len, o->qos, false, retain, pid, o->h);
+            queue_publish(c, m, len, o->qos, false, retain, e->pid, o->h);
         }
         fe->proc->msgs_out++;
+        /* Release: the worker's acquire load in fo_has_room() sees the
+         * bytes leave the queue only with the record consumed. */
+        __atomic_store_n(&s->q_bytes_out,
+                         s->q_bytes_out + msg_payload_len(m, len),
+                         __ATOMIC_RELEASE);
     }
     return 0;
 }
 
-/* Orders inflight entries by send sequence (wrap-safe). */
-static int seq_cmp(const void *x, const void *y)
-{
-    const sess_inflight_t *a = *(sess_inflight_t *const *)x;
-    const sess_inflight_t *b = *(sess_inflight_t *const *)y;
-    int32_t d = (int32_t)(a->seq - b->seq);
-    return d < 0 ? -1 : d > 0;
-}
-
 int fe_resume_session(fe_conn_t *c)
 {
-    sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
-    uint32_t max_inf = fe->shm->hdr->max_inflight;
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
     arena_t *a = &fe->shm->arena;
-    sess_inflight_t **order = mem_alloc(max_inf * sizeof(*order));
-    uint32_t n = 0;
-    for (uint32_t k = 0; k < max_inf; k++)
-        if (inf[k].state != INF_FREE)
-            order[n++] = &inf[k];
-    qsort(order, n, sizeof(*order), seq_cmp);
-    for (uint32_t i = 0; i < n; i++) {
-        sess_inflight_t *e = order[i];
+    /* The table is in send order: re-send from the oldest. */
+    for (uint32_t i = s->inf_head; i != s->inf_tail; i++) {
+        sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, i);
+        if (e->state == INF_FREE)
+            continue;
         if (!fe_out_room(c, 4, 7)) {
-            if (fe_flush(c) < 0) {
-                mem_free(order);
+            if (fe_flush(c) < 0)
                 return -1;
-            }
             if (!fe_out_room(c, 4, 7)) {
                 /* The socket of a fresh connection is full: the client
                  * gets the rest on its next reconnect. */
@@ -203,14 +163,15 @@ int fe_resume_session(fe_conn_t *c)
         if (m == NULL) {
             log_err("slot %u: inflight entry with stale handle dropped",
                     c->slot);
-            memset(e, 0, sizeof(*e));
-            shm_slot(fe->shm, c->slot)->n_inflight--;
+            e->h = 0;
+            sess_inf_done(fe->shm, c->slot, e);
+            if (s->inf_tail == 0)
+                break; /* the table emptied and restarted */
             continue;
         }
         arena_ref_add(a, e->h, 1); /* for the queued bytes, as above */
         queue_publish(c, m, len, e->qos, true, e->retain, e->pid, e->h);
     }
-    mem_free(order);
     /* Clear the wake flag before draining (the fence pairs with the one in
      * fo_flush_notify(): a record committed after our read of the head
      * sees queued == 0 and notifies us). */

@@ -23,10 +23,15 @@ static bool qos2_test(fe_conn_t *c, uint16_t pid)
 static void qos2_set(fe_conn_t *c, uint16_t pid, bool on)
 {
     uint8_t *b = &sess_qos2(fe->shm, c->slot)[pid >> 3];
-    if (on)
-        *b |= (uint8_t)(1u << (pid & 7));
-    else
-        *b &= (uint8_t)~(1u << (pid & 7));
+    uint8_t bit = (uint8_t)(1u << (pid & 7));
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    if (on && !(*b & bit)) {
+        *b |= bit;
+        s->n_qos2++;
+    } else if (!on && (*b & bit)) {
+        *b &= (uint8_t)~bit;
+        s->n_qos2--;
+    }
 }
 
 int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
@@ -88,24 +93,6 @@ ack:
     return 0;
 }
 
-/* Finds the inflight entry of c for pid, or NULL. */
-static sess_inflight_t *find_inflight(fe_conn_t *c, uint16_t pid)
-{
-    sess_inflight_t *inf = sess_inflight(fe->shm, c->slot);
-    for (uint32_t i = 0; i < fe->shm->hdr->max_inflight; i++)
-        if (inf[i].state != INF_FREE && inf[i].pid == pid)
-            return &inf[i];
-    return NULL;
-}
-
-static void inflight_done(fe_conn_t *c, sess_inflight_t *e)
-{
-    if (e->h)
-        arena_release(&fe->shm->arena, e->h);
-    memset(e, 0, sizeof(*e));
-    shm_slot(fe->shm, c->slot)->n_inflight--;
-}
-
 int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     uint16_t pid;
@@ -125,15 +112,15 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     sess_inflight_t *e;
     switch (fh->type) {
     case MQTT_PUBACK:
-        e = find_inflight(c, pid);
+        e = sess_inf_find(fe->shm, c->slot, pid);
         if (e && e->qos == 1)
-            inflight_done(c, e);
+            sess_inf_done(fe->shm, c->slot, e);
         else
             log_debug("Client %s: PUBACK for unknown packet id %u",
                       c->client_id, pid);
         break;
     case MQTT_PUBREC:
-        e = find_inflight(c, pid);
+        e = sess_inf_find(fe->shm, c->slot, pid);
         if (e && e->qos == 2 && e->state == INF_SENT) {
             /* The message itself is no longer needed, only the id. */
             arena_release(&fe->shm->arena, e->h);
@@ -143,9 +130,9 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         send_ack(c, MQTT_PUBREL, pid);
         break;
     case MQTT_PUBCOMP:
-        e = find_inflight(c, pid);
+        e = sess_inf_find(fe->shm, c->slot, pid);
         if (e && e->qos == 2)
-            inflight_done(c, e);
+            sess_inf_done(fe->shm, c->slot, e);
         break;
     case MQTT_PUBREL:
         qos2_set(c, pid, false);

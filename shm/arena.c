@@ -1,7 +1,9 @@
 /*
- * arena.c -- the shared message arena.  Allocation is single-writer per
- * partition; frees come from any process through a lock-free stack per
- * size class that only ever gets pushed to or taken whole (no ABA).
+ * arena.c -- the shared message arena.  Each partition is a buddy
+ * allocator owned by one process: only the owner splits and merges blocks.
+ * A block released in any process goes on the partition's lock-free stack,
+ * which is only ever pushed to or taken whole (no ABA); the owner merges
+ * those blocks into its free lists when it next allocates.
  */
 #include "arena.h"
 
@@ -9,72 +11,167 @@
 
 #include "log.h"
 
-void arena_part_init(arena_part_t *p, uint32_t i, uint64_t start,
-                     uint64_t size)
-{
-    memset(p, 0, sizeof(*p));
-    p->index = i;
-    p->start = start;
-    p->size = size;
-    p->magic = ARENA_MAGIC;
-}
-
 static inline arena_blk_t *blk_at(const arena_t *a, uint64_t off64)
 {
     return (arena_blk_t *)(a->base + off64 * 64);
 }
 
-static int size_class(size_t len)
+static inline uint32_t *links(arena_blk_t *b)
+{
+    return (uint32_t *)((uint8_t *)b + ARENA_HDR); /* [0] next, [1] prev */
+}
+
+static inline uint64_t order_bytes(unsigned k)
+{
+    return (uint64_t)1 << (k + ARENA_MIN_SHIFT);
+}
+
+static void list_push(arena_t *a, arena_part_t *p, uint32_t off, unsigned k)
+{
+    arena_blk_t *b = blk_at(a, off);
+    b->cls = (uint8_t)k;
+    b->state = ARENA_FREE;
+    links(b)[0] = p->free_head[k];
+    links(b)[1] = 0;
+    if (p->free_head[k])
+        links(blk_at(a, p->free_head[k]))[1] = off;
+    p->free_head[k] = off;
+}
+
+static void list_unlink(arena_t *a, arena_part_t *p, uint32_t off)
+{
+    arena_blk_t *b = blk_at(a, off);
+    uint32_t next = links(b)[0], prev = links(b)[1];
+    if (prev)
+        links(blk_at(a, prev))[0] = next;
+    else
+        p->free_head[b->cls] = next;
+    if (next)
+        links(blk_at(a, next))[1] = prev;
+    b->state = 0;
+}
+
+void arena_part_init(arena_t *a, arena_part_t *p, uint32_t i, uint64_t start,
+                     uint64_t size)
+{
+    memset(p, 0, sizeof(*p));
+    p->index = i;
+    p->start = start;
+    p->size = size & ~(uint64_t)63;
+    p->gen_next = 1;
+    p->magic = ARENA_MAGIC;
+    /* Carve the partition into the largest aligned blocks that fit; the
+     * buddy of each is computed relative to start. */
+    uint64_t off = 0;
+    while (off + 64 <= p->size) {
+        unsigned k = ARENA_CLASSES - 1;
+        while (k > 0 && ((off & (order_bytes(k) - 1)) != 0 ||
+                         off + order_bytes(k) > p->size))
+            k--;
+        uint32_t o64 = (uint32_t)((start + off) / 64);
+        arena_blk_t *b = blk_at(a, o64);
+        b->gen = 1;
+        b->ref = 0;
+        b->part = (uint8_t)i;
+        list_push(a, p, o64, k);
+        off += order_bytes(k);
+    }
+}
+
+static int order_for(size_t len)
 {
     size_t total = len + ARENA_HDR;
-    int c = 0;
-    while (((size_t)1 << (c + ARENA_MIN_SHIFT)) < total) {
-        c++;
-        if (c >= ARENA_CLASSES)
+    int k = 0;
+    while (order_bytes((unsigned)k) < total)
+        if (++k >= ARENA_CLASSES)
             return -1;
+    return k;
+}
+
+/* Puts released block off back on the free lists, merged with its buddy
+ * for as long as the buddy is free too. */
+static void merge_free(arena_t *a, arena_part_t *p, uint32_t off)
+{
+    arena_blk_t *b = blk_at(a, off);
+    unsigned k = b->cls;
+    uint64_t rel = (uint64_t)off * 64 - p->start;
+    while (k + 1 < ARENA_CLASSES) {
+        uint64_t brel = rel ^ order_bytes(k);
+        if (brel + order_bytes(k) > p->size)
+            break;
+        uint32_t boff = (uint32_t)((p->start + brel) / 64);
+        arena_blk_t *bb = blk_at(a, boff);
+        if (bb->state != ARENA_FREE || bb->cls != k)
+            break;
+        list_unlink(a, p, boff);
+        if (brel < rel) {
+            /* The lower half carries on. */
+            b->state = 0;
+            b = bb;
+            off = boff;
+            rel = brel;
+        }
+        k++;
     }
-    return c;
+    b->cls = (uint8_t)k;
+    list_push(a, p, off, k);
+}
+
+/* Takes every block released by any process and merges it.  Acquire pairs
+ * with the release CAS in arena_release(), so links and headers are seen. */
+static void take_released(arena_t *a, arena_part_t *p)
+{
+    if (__atomic_load_n(&p->remote_free, __ATOMIC_RELAXED) == 0)
+        return;
+    uint32_t off = __atomic_exchange_n(&p->remote_free, 0, __ATOMIC_ACQUIRE);
+    while (off) {
+        uint32_t next = links(blk_at(a, off))[0];
+        merge_free(a, p, off);
+        off = next;
+    }
 }
 
 arena_h arena_alloc(arena_t *a, arena_part_t *p, size_t len, void **data)
 {
-    int c = size_class(len);
-    if (c < 0 || len > UINT32_MAX) {
+    int k = order_for(len);
+    if (k < 0 || len > UINT32_MAX) {
         p->alloc_fail++;
         return 0;
     }
-    uint64_t csize = (uint64_t)1 << (c + ARENA_MIN_SHIFT);
-    uint32_t off = p->local_free[c];
-    if (off == 0) {
-        /* Take every block freed by other processes at once.  Acquire pairs
-         * with the release CAS in arena_release(), so the links are seen. */
-        off = __atomic_exchange_n(&p->remote_free[c], 0, __ATOMIC_ACQUIRE);
+    take_released(a, p);
+    unsigned j = (unsigned)k;
+    while (j < ARENA_CLASSES && p->free_head[j] == 0)
+        j++;
+    if (j == ARENA_CLASSES) {
+        p->alloc_fail++;
+        return 0;
     }
-    arena_blk_t *b;
-    if (off != 0) {
-        b = blk_at(a, off);
-        p->local_free[c] = *(uint32_t *)((uint8_t *)b + ARENA_HDR);
-    } else {
-        /* Bump allocation, aligned to the class size up to 4 KiB so big
-         * blocks do not straddle more pages than they must. */
-        uint64_t align = csize < 4096 ? csize : 4096;
-        uint64_t at = (p->bump + align - 1) & ~(align - 1);
-        if (at + csize > p->size) {
-            p->alloc_fail++;
-            return 0;
-        }
-        p->bump = at + csize;
-        off = (uint32_t)((p->start + at) / 64);
-        b = blk_at(a, off);
-        b->gen = 1;
+    uint32_t off = p->free_head[j];
+    list_unlink(a, p, off);
+    arena_blk_t *b = blk_at(a, off);
+    while (j > (unsigned)k) {
+        /* Split: the upper half goes back on the list one order down. */
+        j--;
+        uint32_t hi = off + (uint32_t)(order_bytes(j) / 64);
+        arena_blk_t *h = blk_at(a, hi);
+        h->ref = 0;
+        h->part = (uint8_t)p->index;
+        list_push(a, p, hi, j);
     }
+    /* A fresh generation from the partition's counter: a stale handle to
+     * this address (even from before a split or merge) stays stale. */
+    b->gen = p->gen_next++;
+    if (p->gen_next == 0)
+        p->gen_next = 1;
     b->len = (uint32_t)len;
-    b->cls = (uint8_t)c;
+    b->cls = (uint8_t)k;
     b->part = (uint8_t)p->index;
+    b->state = ARENA_USED;
     /* Relaxed is enough: the block is published to others only through a
      * ring commit (release), which orders this store before it. */
     __atomic_store_n(&b->ref, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&p->bytes_used, csize, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&p->bytes_used, order_bytes((unsigned)k),
+                       __ATOMIC_RELAXED);
     __atomic_add_fetch(&p->blocks_used, 1, __ATOMIC_RELAXED);
     *data = (uint8_t *)b + ARENA_HDR;
     return arena_handle(off, b->gen);
@@ -87,12 +184,15 @@ static arena_blk_t *checked(const arena_t *a, arena_h h)
     if (h == 0 || byte < a->lo || byte + 64 > a->hi)
         return NULL;
     arena_blk_t *b = blk_at(a, off64);
-    if (b->gen != (uint32_t)h ||
+    if (b->gen != (uint32_t)h || b->state != ARENA_USED ||
         __atomic_load_n(&b->ref, __ATOMIC_ACQUIRE) == 0 ||
-        b->cls >= ARENA_CLASSES || b->part >= a->n_parts ||
-        byte + ((uint64_t)1 << (b->cls + ARENA_MIN_SHIFT)) > a->hi ||
-        (uint64_t)b->len + ARENA_HDR >
-            ((uint64_t)1 << (b->cls + ARENA_MIN_SHIFT)))
+        b->cls >= ARENA_CLASSES || b->part >= a->n_parts)
+        return NULL;
+    const arena_part_t *p = &a->parts[b->part];
+    uint64_t size = order_bytes(b->cls);
+    if (byte < p->start || byte + size > p->start + p->size ||
+        ((byte - p->start) & (size - 1)) != 0 ||
+        (uint64_t)b->len + ARENA_HDR > size)
         return NULL;
     return b;
 }
@@ -133,22 +233,21 @@ void arena_release(arena_t *a, arena_h h)
     if (__atomic_sub_fetch(&b->ref, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     arena_part_t *p = &a->parts[b->part];
-    uint64_t csize = (uint64_t)1 << (b->cls + ARENA_MIN_SHIFT);
     b->gen++;
     if (b->gen == 0)
         b->gen = 1;
-    __atomic_sub_fetch(&p->bytes_used, csize, __ATOMIC_RELAXED);
+    b->state = ARENA_RELEASED;
+    __atomic_sub_fetch(&p->bytes_used, order_bytes(b->cls),
+                       __ATOMIC_RELAXED);
     __atomic_sub_fetch(&p->blocks_used, 1, __ATOMIC_RELAXED);
     uint32_t off = (uint32_t)(h >> 32);
-    uint32_t *link = (uint32_t *)((uint8_t *)b + ARENA_HDR);
-    uint32_t head = __atomic_load_n(&p->remote_free[b->cls],
-                                    __ATOMIC_RELAXED);
+    uint32_t head = __atomic_load_n(&p->remote_free, __ATOMIC_RELAXED);
     do {
-        *link = head;
-        /* Release: the link and generation are visible before the block
-         * is (pairs with the owner's acquire exchange in arena_alloc). */
-    } while (!__atomic_compare_exchange_n(&p->remote_free[b->cls], &head,
-                                          off, 1, __ATOMIC_RELEASE,
+        links(b)[0] = head;
+        /* Release: the link, state and generation are visible before the
+         * block is (pairs with the owner's acquire in take_released). */
+    } while (!__atomic_compare_exchange_n(&p->remote_free, &head, off, 1,
+                                          __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
 }
 

@@ -1,7 +1,10 @@
 /*
- * arena.h -- the shared message arena: size-classed, reference-counted
- * blocks in partitions, one partition per process that allocates.  Handles
- * carry a generation so a stale handle is detected, never followed.
+ * arena.h -- the shared message arena: reference-counted blocks in
+ * partitions, one partition per process that allocates.  Each partition is
+ * a buddy allocator (blocks of 64 << order bytes, split on allocation,
+ * merged with their free buddy when freed), so space freed at one size
+ * serves every other size.  Handles carry a generation so a stale handle
+ * is detected, never followed.
  */
 #ifndef RINGMQ_ARENA_H
 #define RINGMQ_ARENA_H
@@ -10,20 +13,23 @@
 #include <stdint.h>
 
 #define ARENA_MAGIC 0x4152454eu /* "AREN" */
-#define ARENA_CLASSES 24        /* 64 B .. 512 MiB */
+#define ARENA_CLASSES 24        /* orders: 64 B .. 512 MiB */
 #define ARENA_MIN_SHIFT 6
 #define ARENA_HDR 16
 
 /* A handle: (block offset / 64) << 32 | generation.  0 is "no block". */
 typedef uint64_t arena_h;
 
+enum { ARENA_USED = 1, ARENA_RELEASED = 2, ARENA_FREE = 3 };
+
 typedef struct arena_blk {
-    uint32_t gen;  /* bumped by the last release */
-    uint32_t ref;  /* atomic reference count; 0 when free */
-    uint32_t len;  /* user bytes */
-    uint8_t cls;   /* size class */
-    uint8_t part;  /* owning partition */
-    uint16_t pad;
+    uint32_t gen;   /* set at allocation, bumped by the last release */
+    uint32_t ref;   /* atomic reference count; 0 when not in use */
+    uint32_t len;   /* user bytes */
+    uint8_t cls;    /* order: the block is 64 << cls bytes */
+    uint8_t part;   /* owning partition */
+    uint8_t state;  /* ARENA_*: FREE only while on the owner's free list */
+    uint8_t pad;
 } arena_blk_t;
 
 typedef struct arena_part {
@@ -31,14 +37,18 @@ typedef struct arena_part {
     uint32_t index;
     uint64_t start; /* byte offset from the shm base */
     uint64_t size;
-    /* owner only */
-    uint64_t bump;  /* next never-used byte, relative to start */
-    uint32_t local_free[ARENA_CLASSES]; /* block off64, 0 = empty */
+    /* owner only: free blocks per order, doubly linked through their data
+     * (next, prev as block off64; 0 ends) */
+    uint32_t free_head[ARENA_CLASSES];
+    uint32_t gen_next; /* generation of the next allocation (never 0): a
+                          handle is unique per partition for 2^32 allocs */
+    uint32_t pad2;
     uint64_t alloc_fail;
     uint8_t pad0[64];
-    /* any process: lock-free push; the owner takes the whole stack */
-    uint32_t remote_free[ARENA_CLASSES];
-    uint8_t pad1[64];
+    /* any process: lock-free push of released blocks; the owner takes the
+     * whole stack at once and merges them into its free lists */
+    uint32_t remote_free;
+    uint8_t pad1[60];
     /* atomic counters (any process) */
     uint64_t bytes_used;
     uint64_t blocks_used;
@@ -52,8 +62,9 @@ typedef struct arena {
     uint32_t n_parts;
 } arena_t;
 
-/* Initialises partition i covering [start, start+size) of the mapping. */
-void arena_part_init(arena_part_t *p, uint32_t i, uint64_t start,
+/* Initialises partition i covering [start, start+size) of the mapping
+ * (start a multiple of 64) and puts all of it on its free lists. */
+void arena_part_init(arena_t *a, arena_part_t *p, uint32_t i, uint64_t start,
                      uint64_t size);
 
 /*

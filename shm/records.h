@@ -109,4 +109,11 @@ static inline uint16_t msg_topic_len(const uint8_t *m)
     return (uint16_t)(m[0] << 8 | m[1]);
 }
 
+/* Payload bytes of message m of len bytes (what max_queued_bytes counts,
+ * as in Mosquitto). */
+static inline uint32_t msg_payload_len(const uint8_t *m, uint32_t len)
+{
+    return len - 2u - msg_topic_len(m);
+}
+
 #endif

@@ -44,6 +44,7 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.max_clients = p->max_clients;
     h.max_inflight = p->max_inflight;
     h.max_queued = p->max_queued;
+    h.max_queued_bytes = p->max_queued_bytes;
     h.out_cap = pow2_at_least(p->max_queued);
     h.ingest_cap = p->ingest_cap;
     /* A frontend has at most reply_cap connects outstanding per worker. */
@@ -66,7 +67,8 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.slot_off_qos2 = align64(h.slot_off_inflight +
                               (uint64_t)p->max_inflight *
                                   sizeof(sess_inflight_t));
-    h.slot_off_ring = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
+    h.slot_off_pids = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
+    h.slot_off_ring = align64(h.slot_off_pids + SHM_QOS2_BITMAP);
     h.slot_off_ctl = align64(h.slot_off_ring +
                              ring_bytes(h.out_cap, sizeof(out_rec_t)));
     h.slot_stride = align64(h.slot_off_ctl +
@@ -127,7 +129,7 @@ int shm_create(shm_t *s, const shm_params_t *p)
     uint64_t at = h.off_arena;
     for (uint32_t i = 0; i < n_parts; i++) {
         uint64_t sz = i < p->n_fe ? fe_each : fo_each;
-        arena_part_init(&s->arena.parts[i], i, at, sz);
+        arena_part_init(&s->arena, &s->arena.parts[i], i, at, sz);
         at += sz;
     }
     return 0;

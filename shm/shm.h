@@ -55,6 +55,8 @@ typedef struct shm_hdr {
     uint32_t max_clients;
     uint32_t max_inflight;
     uint32_t max_queued;
+    uint32_t pad1;
+    uint64_t max_queued_bytes; /* 0: no limit */
     uint32_t out_cap;     /* data ring records per slot */
     uint32_t ingest_cap;
     uint32_t reply_cap;
@@ -71,6 +73,7 @@ typedef struct shm_hdr {
     uint64_t slot_stride;
     uint64_t slot_off_inflight; /* inside a slot */
     uint64_t slot_off_qos2;
+    uint64_t slot_off_pids;
     uint64_t slot_off_ring;
     uint64_t slot_off_ctl;
     uint64_t off_parts;   /* arena_part_t[n_fe + n_fo] */
@@ -84,14 +87,17 @@ typedef struct shm_hdr {
 enum { SESS_FREE = 0, SESS_ONLINE = 1, SESS_HANDOFF = 2, SESS_OFFLINE = 3 };
 enum { INF_FREE = 0, INF_SENT = 1, INF_PUBREC = 2 };
 
+/* The inflight table is a FIFO in send order: entries are appended at
+ * inf_tail and acknowledged mostly at inf_head; an entry acknowledged out
+ * of order is marked free and skipped when the head reaches it.  Positions
+ * restart at 0 whenever the table empties, so a client with a few messages
+ * in flight touches one page of it however large max_inflight is. */
 typedef struct sess_inflight {
     uint16_t pid;
     uint8_t qos;
     uint8_t state; /* INF_* */
     uint8_t retain;
     uint8_t pad[3];
-    uint32_t seq;  /* send order, for re-sending in order */
-    uint32_t pad2;
     arena_h h;     /* the message (holds a reference); 0 after PUBREC */
 } sess_inflight_t;
 
@@ -110,15 +116,20 @@ typedef struct sess_slot {
     arena_h will;       /* will message or 0 */
     uint64_t offline_since;
     uint64_t drops;     /* deliveries dropped for this session */
+    uint64_t q_bytes_in; /* payload bytes ever pushed to the data ring */
     uint8_t pad1[64];
     /* ---- written by the role holder (host frontend, or owner when
      *      detached) ---- */
     uint16_t next_pid;
-    uint16_t n_inflight;
-    uint32_t send_seq;  /* next sess_inflight_t.seq */
+    uint16_t pad2;
+    uint32_t n_inflight; /* live entries */
+    uint32_t inf_head;   /* FIFO positions in the inflight table */
+    uint32_t inf_tail;
+    uint32_t n_qos2;     /* bits set in the inbound QoS 2 bitmap */
+    uint64_t q_bytes_out; /* payload bytes ever taken from the data ring */
     /* ---- handshake word: set by the owner, cleared by the host ---- */
     uint32_t queued;
-    uint8_t pad3[52];
+    uint8_t pad3[36];
 } sess_slot_t;
 
 /* Subscription record (owner worker's arena partition), in a doubly
@@ -144,6 +155,7 @@ typedef struct shm_params {
     uint32_t n_fe, n_fo, max_clients, max_inflight, max_queued;
     uint32_t ingest_cap;
     uint64_t arena_size;
+    uint64_t max_queued_bytes;
 } shm_params_t;
 
 /*
@@ -192,6 +204,12 @@ static inline uint8_t *sess_qos2(const shm_t *s, uint32_t i)
 }
 
 /* The slot's data ring (deliveries). */
+/* Bitmap of outbound packet ids in use (one bit per id). */
+static inline uint8_t *sess_pids(const shm_t *s, uint32_t i)
+{
+    return (uint8_t *)shm_slot(s, i) + s->hdr->slot_off_pids;
+}
+
 static inline ring_t *sess_ring(const shm_t *s, uint32_t i)
 {
     return (ring_t *)((uint8_t *)shm_slot(s, i) + s->hdr->slot_off_ring);
@@ -228,6 +246,33 @@ static inline uint32_t shm_slot_owner(const shm_t *s, uint32_t slot)
 {
     return slot % s->hdr->n_fo;
 }
+
+/* ---- inflight table (shm/sess.c); callers hold the role ---- */
+
+/* Entry at FIFO position pos. */
+static inline sess_inflight_t *sess_inf_at(const shm_t *s, uint32_t slot,
+                                           uint32_t pos)
+{
+    return &sess_inflight(s, slot)[pos % s->hdr->max_inflight];
+}
+
+/* True when one more message may be put in flight. */
+int sess_inf_room(const shm_t *s, uint32_t slot);
+
+/* Appends an entry (state INF_SENT) for message h, which it keeps a
+ * reference of, under a fresh packet id.  The caller checked
+ * sess_inf_room().  Returns the entry. */
+sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
+                              int retain, arena_h h);
+
+/* The live entry for pid, or NULL. */
+sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid);
+
+/* Completes entry e: releases its message, frees its packet id. */
+void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e);
+
+/* Completes every entry (session wipe). */
+void sess_inf_clear(shm_t *s, uint32_t slot);
 
 /* Wakes worker fo if it sleeps: the full fence orders our ring commit
  * before the load of `sleeping` (pairs with the fence the worker issues

@@ -296,7 +296,8 @@ int sup_run(const cfg_t *cfg)
                        .max_inflight = cfg->max_inflight_messages,
                        .max_queued = cfg->max_queued_messages,
                        .ingest_cap = cfg->ingest_ring_size,
-                       .arena_size = cfg->arena_size};
+                       .arena_size = cfg->arena_size,
+                       .max_queued_bytes = cfg->max_queued_bytes};
     if (shm_create(&shm, &sp) < 0 || shm_check(&shm) < 0)
         return 1;
     log_info("shared memory: %llu MiB mapped (arena %llu MiB), %u slots",

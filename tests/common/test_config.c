@@ -544,6 +544,14 @@ test_packet_sizes(void **state)
     bad(&c, "max_packet_size 99999999999999999999999999");
     bad(&c, "max_packet_size 1M");
 
+    assert_true(c.max_queued_bytes == 0); /* default: no byte limit */
+    ok(&c, "max_queued_bytes 1000000");
+    assert_true(c.max_queued_bytes == 1000000);
+    ok(&c, "max_queued_bytes 0");
+    assert_true(c.max_queued_bytes == 0);
+    bad(&c, "max_queued_bytes -1");
+    bad(&c, "max_queued_bytes 10k");
+    bad(&c, "max_queued_bytes");
     ok(&c, "message_size_limit 0");
     assert_int_equal(c.message_size_limit, 0);
     ok(&c, "message_size_limit 268435455");
@@ -850,7 +858,6 @@ test_ignored_keys(void **state)
         "allow_duplicate_messages false",
         "retry_interval 20",
         "max_inflight_bytes 0",
-        "max_queued_bytes 1000000",
         "memory_limit 0",
         "check_retain_source true",
         "auto_id_prefix auto-",

@@ -584,10 +584,19 @@ class Closed(Exception):
 class RawClient:
     """A blocking MQTT client that writes and reads packets byte for byte."""
 
-    def __init__(self, port, timeout=5.0, host="127.0.0.1"):
+    def __init__(self, port, timeout=5.0, host="127.0.0.1", rcvbuf=None):
+        """rcvbuf: SO_RCVBUF set before connecting (a small one makes a
+        client whose socket fills up fast: a slow reader)."""
         self.port = port
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port),
+                                                 timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.stash = []  # packets read ahead by ack(), returned first

@@ -124,6 +124,37 @@ def test_max_queued_messages_offline_session():
         check_eq(c.recv_publish().payload, b"live", "live message")
 
 
+def test_max_queued_bytes_offline_session():
+    """max_queued_bytes counts payload bytes and queues until the limit is
+    exceeded, as in Mosquitto: with a limit of 1000 bytes an offline
+    session keeps the first four 300-byte messages of ten (900 < 1000 lets
+    the fourth in), in order, and drops the rest."""
+    with Broker({"max_queued_bytes": 1000,
+                 "max_queued_messages": 100}) as b:
+        c = raw_client(b.port, "mqb", clean=False)
+        c.subscribe([("mqb/t", 1)])
+        c.disconnect()
+        c.close()
+        time.sleep(0.3)
+        pub = raw_client(b.port, "mqb-pub")
+        for i in range(10):
+            pub.publish("mqb/t", (b"%d" % i) * 300, qos=1)
+        c = raw_client(b.port, "mqb", clean=False)
+        got = []
+        while True:
+            p = c.read(1.0)
+            if p is None:
+                break
+            check_eq(p.type, PUBLISH, "packet on resume")
+            c.ack(p)
+            got.append(p.payload)
+        check_eq(got, [(b"%d" % i) * 300 for i in range(4)],
+                 "queued messages")
+        # Room again once the queue drained.
+        pub.publish("mqb/t", b"live", qos=1)
+        check_eq(c.recv_publish().payload, b"live", "live message")
+
+
 def _publish_of_size(topic, size, **kw):
     """A PUBLISH packet of exactly size bytes, fixed header included."""
     n = size - len(enc_publish(topic, b"", **kw))
