@@ -241,3 +241,44 @@ def test_no_arena_blocks_left_after_busy_clean_sessions():
     m = re.search(r"arena at exit: (\d+) blocks", b.log())
     check(m, "no arena report in the log")
     check_eq(int(m.group(1)), 0, "arena blocks in use at exit")
+
+
+@timeout(30)
+def test_daemon_pid_file_and_user():
+    """-d detaches and returns at once, pid_file names the supervisor, and
+    (as root) `user nobody` drops the privileges of every process."""
+    ringmq_only("uses ringmq's binary directly")
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    os.chmod(d, 0o755)
+    pidf = os.path.join(d, "ringmq.pid")
+    conf = os.path.join(d, "d.conf")
+    lines = ["listener %d 127.0.0.1" % port, "allow_anonymous true",
+             "pid_file %s" % pidf, "frontends 2", "fanout_workers 2"]
+    as_root = os.geteuid() == 0
+    if as_root:
+        lines.append("user nobody")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    p = subprocess.run([_bin(), "-d", "-c", conf], cwd=d, timeout=10,
+                       capture_output=True)
+    check_eq(p.returncode, 0, "exit status of the -d parent")
+    check(_wait(lambda: os.path.exists(pidf), 5), "no pid file")
+    with open(pidf) as f:
+        sup = int(f.read().strip())
+    try:
+        check(_wait(lambda: not _port_free(port), 5), "not listening")
+        check_eq(_cmdline(sup), "ringmq: supervisor", "pid file names")
+        kids = _children(sup)
+        check_eq(len(kids), 4, "children of the daemon")
+        if as_root:
+            for k in [sup] + kids:
+                with open("/proc/%d/status" % k) as f:
+                    uid = [ln for ln in f if ln.startswith("Uid:")][0]
+                check_eq(int(uid.split()[1]), 65534, "uid of %d" % k)
+        c = raw_client(port, "daemon-client")
+        c.disconnect()
+    finally:
+        os.kill(sup, signal.SIGTERM)
+    check(_wait(lambda: not _alive(sup), 5), "daemon did not stop")
+    check(_wait(lambda: _port_free(port), 3), "port still bound")
