@@ -24,6 +24,9 @@
 /* Per process: set before fork by the supervisor, inherited by children,
  * changed afterwards only by log_set_role in the child itself. */
 static unsigned log_cur_types = LOG_T_DEFAULT;
+/* When set, the types live in this shared word (written by the
+ * supervisor only) so they can change at run time in every process. */
+static const unsigned *log_shared_types;
 static unsigned log_cur_dests = LOG_D_STDERR;
 static int log_file_fd = -1;
 static bool log_syslog_open;
@@ -112,9 +115,31 @@ log_set_role(const char *role)
     snprintf(log_role, sizeof(log_role), "%s", role);
 }
 
+void
+log_share_types(unsigned *word)
+{
+    if (word != NULL) {
+        __atomic_store_n(word, log_cur_types, __ATOMIC_RELAXED);
+    }
+    log_shared_types = word;
+}
+
+void
+log_set_types(unsigned types)
+{
+    log_cur_types = types;
+    if (log_shared_types != NULL) {
+        __atomic_store_n((unsigned *) log_shared_types, types,
+                         __ATOMIC_RELAXED);
+    }
+}
+
 unsigned
 log_types(void)
 {
+    if (log_shared_types != NULL) {
+        return __atomic_load_n(log_shared_types, __ATOMIC_RELAXED);
+    }
     return log_cur_types;
 }
 
@@ -125,7 +150,7 @@ log_vmsg(unsigned type, const char *fmt, va_list ap)
     size_t len, ts_len, avail;
     int n, saved_errno;
 
-    if (!(type & log_cur_types) || log_cur_dests == 0) {
+    if (!(type & log_types()) || log_cur_dests == 0) {
         return;
     }
     saved_errno = errno;

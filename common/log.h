@@ -39,6 +39,16 @@ void log_set_role(const char *role);
 unsigned log_types(void);
 
 /*
+ * Moves the enabled types into a word in shared memory (initialised with
+ * the current types), so that log_set_types() in the process that writes
+ * it (the supervisor) changes logging in every process at once.
+ */
+void log_share_types(unsigned *word);
+
+/* Sets the enabled types (in the shared word when there is one). */
+void log_set_types(unsigned types);
+
+/*
  * Logs one line when type is enabled: "TIME: [ROLE] message", formatted on
  * the stack (no allocation, at most 2047 bytes; longer messages end in
  * "...") and written to each destination with one write() call.  Never

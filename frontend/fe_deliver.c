@@ -124,6 +124,7 @@ int fe_drain_slot(fe_conn_t *c)
             queue_publish(c, m, len, o->qos, false, retain, e->pid, o->h);
         }
         fe->proc->msgs_out++;
+        fe->proc->msgs_out_qos[o->qos]++;
         /* Release: the worker's acquire load in fo_has_room() sees the
          * bytes leave the queue only with the record consumed. */
         __atomic_store_n(&s->q_bytes_out,

@@ -147,6 +147,10 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
         c->conn_gen = r->conn_gen;
         c->state = C_ACTIVE;
         fe->by_slot[r->slot] = c;
+        sess_slot_t *s = shm_slot(fe->shm, r->slot);
+        s->connected_at = (uint64_t)fe->now;
+        s->keepalive = c->keepalive;
+        snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
         uint8_t out[4];
         fe_out_bytes(c, out,
                      mqtt_write_connack(out, r->session_present != 0,

@@ -44,6 +44,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe_close(c, false, msg);
         return -1;
     }
+    fe->proc->msgs_in_qos[p.qos]++;
     if (p.retain && !fe->cfg->retain_available) {
         fe_close(c, false, "retained PUBLISH while retain_available is "
                            "false");

@@ -40,7 +40,9 @@ typedef struct proc {
     uint64_t drops_queue;     /* worker: deliveries dropped, queue full */
     uint64_t drops_offline0;  /* worker: QoS 0 not queued for offline */
     uint64_t drops_size;      /* frontend: over message_size_limit */
-    uint8_t pad[40];
+    uint64_t msgs_in_qos[3];  /* frontend: PUBLISH received, by QoS */
+    uint64_t msgs_out_qos[3]; /* frontend: PUBLISH sent, by QoS */
+    uint8_t pad[56];
 } proc_t;
 
 typedef struct shm_hdr {
@@ -49,6 +51,8 @@ typedef struct shm_hdr {
     uint32_t hdr_size;
     uint64_t total_size;
     uint64_t created;
+    uint32_t log_types;   /* LOG_T_*, written by the supervisor only */
+    uint32_t pad_lt;
 
     uint32_t n_fe;
     uint32_t n_fo;
@@ -126,10 +130,14 @@ typedef struct sess_slot {
     uint32_t inf_head;   /* FIFO positions in the inflight table */
     uint32_t inf_tail;
     uint32_t n_qos2;     /* bits set in the inbound QoS 2 bitmap */
+    /* ---- written by the host frontend at attach (for the admin socket) */
+    uint64_t connected_at; /* unix time */
+    uint16_t keepalive;
+    char peer[64];         /* "address:port", NUL-terminated */
     uint64_t q_bytes_out; /* payload bytes ever taken from the data ring */
     /* ---- handshake word: set by the owner, cleared by the host ---- */
     uint32_t queued;
-    uint8_t pad3[36];
+    uint8_t pad3[30];
 } sess_slot_t;
 
 /* Subscription record (owner worker's arena partition), in a doubly

@@ -300,6 +300,9 @@ int sup_run(const cfg_t *cfg)
                        .max_queued_bytes = cfg->max_queued_bytes};
     if (shm_create(&shm, &sp) < 0 || shm_check(&shm) < 0)
         return 1;
+    /* Log types live in shm from now on: the admin socket's log_level
+     * changes them in every process. */
+    log_share_types(&shm.hdr->log_types);
     log_info("shared memory: %llu MiB mapped (arena %llu MiB), %u slots",
              (unsigned long long)(shm.hdr->total_size >> 20),
              (unsigned long long)(shm.hdr->arena_size >> 20),
