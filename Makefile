@@ -6,13 +6,13 @@
 
 CC      ?= cc
 SAN     ?= 0
-PKGS    := libevent-dev libjemalloc-dev libcmocka-dev libcjson-dev libssl-dev \
+PKGS    := libevent-dev libjemalloc-dev libcmocka-dev libcjson-dev libssl-dev liburing-dev \
            pkg-config mosquitto-clients mosquitto python3-paho-mqtt
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
                -Wno-missing-field-initializers -D_GNU_SOURCE -MMD -MP \
                -I. -Icommon -Ishm -Ifrontend -Ifanout -Isupervisor
-LIBS := -levent -lcjson -ljemalloc -lpthread
+LIBS := -levent -lcjson -luring -ljemalloc -lpthread
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -21,7 +21,7 @@ CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -DRINGMQ_NO_JEMALLOC
 LDFLAGS := -fsanitize=address,undefined
-LIBS    := -levent -lcjson -lpthread
+LIBS    := -levent -lcjson -luring -lpthread
 else
 BUILD   := build/rel
 BIN     := bin

@@ -134,6 +134,20 @@ void fe_mark_dirty(fe_conn_t *c);
 void fe_flush_dirty(void);
 /* Writes c's queue now; returns 0, or -1 when c was closed. */
 int fe_flush(fe_conn_t *c);
+/* Applies the result of one write of c's queue: w bytes written, or w < 0
+ * with errno err.  Sent iovecs are dropped (their references released);
+ * EAGAIN arms EV_WRITE; another error closes c.  Returns 1 when output is
+ * left, 0 when the queue is empty or the socket is full, -1 when c was
+ * closed. */
+int fe_out_written(fe_conn_t *c, ssize_t w, int err);
+
+/* fe_uring.c: batched writes.  fe_uring_init() returns 0, or -1 when
+ * io_uring is not available (writes then go one writev() each). */
+int fe_uring_init(void);
+/* Writes the queues of every connection on the dirty list with one
+ * io_uring submission per batch and empties the list.  Returns 0, or -1
+ * when io_uring is not in use (the list is untouched). */
+int fe_uring_flush_dirty(void);
 fe_conn_t *fe_conn_by_cookie(uint32_t cookie);
 static inline uint32_t fe_cookie(const fe_conn_t *c)
 {

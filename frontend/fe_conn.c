@@ -313,44 +313,36 @@ void fe_mark_dirty(fe_conn_t *c)
     fe->dirty = c;
 }
 
-int fe_flush(fe_conn_t *c)
+int fe_out_written(fe_conn_t *c, ssize_t w, int err)
 {
-    while (c->iov_n > 0) {
-        int cnt = c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n;
-        ssize_t w = writev(c->fd, c->iov + c->iov_head, cnt);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!c->write_on) {
-                    event_add(c->ev_write, NULL);
-                    c->write_on = true;
-                }
-                return 0;
+    if (w < 0) {
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+            if (!c->write_on) {
+                event_add(c->ev_write, NULL);
+                c->write_on = true;
             }
-            fe_close(c, false, "socket error");
-            return -1;
+            return 0;
         }
-        fe->proc->bytes_out += (uint64_t)w;
-        size_t left = (size_t)w;
-        while (left > 0 || (c->iov_n > 0 &&
-                            c->iov[c->iov_head].iov_len == 0)) {
-            struct iovec *v = &c->iov[c->iov_head];
-            if (left >= v->iov_len) {
-                left -= v->iov_len;
-                if (c->rel[c->iov_head])
-                    arena_release(&fe->shm->arena, c->rel[c->iov_head]);
-                c->iov_head++;
-                c->iov_n--;
-                if (c->iov_n == 0)
-                    break;
-            } else {
-                v->iov_base = (uint8_t *)v->iov_base + left;
-                v->iov_len -= left;
-                left = 0;
-            }
-        }
+        fe_close(c, false, "socket error");
+        return -1;
     }
+    fe->proc->bytes_out += (uint64_t)w;
+    size_t left = (size_t)w;
+    while (c->iov_n > 0) {
+        struct iovec *v = &c->iov[c->iov_head];
+        if (left < v->iov_len) {
+            v->iov_base = (uint8_t *)v->iov_base + left;
+            v->iov_len -= left;
+            break;
+        }
+        left -= v->iov_len;
+        if (c->rel[c->iov_head])
+            arena_release(&fe->shm->arena, c->rel[c->iov_head]);
+        c->iov_head++;
+        c->iov_n--;
+    }
+    if (c->iov_n > 0)
+        return 1;
     c->iov_head = 0;
     c->hb_used = 0;
     if (c->write_on) {
@@ -360,14 +352,32 @@ int fe_flush(fe_conn_t *c)
     return 0;
 }
 
+int fe_flush(fe_conn_t *c)
+{
+    while (c->iov_n > 0) {
+        int cnt = c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n;
+        ssize_t w = writev(c->fd, c->iov + c->iov_head, cnt);
+        if (w < 0 && errno == EINTR)
+            continue;
+        int r = fe_out_written(c, w, errno);
+        if (r <= 0 && (w < 0 || c->iov_n == 0))
+            return r;
+    }
+    return 0;
+}
+
 void fe_flush_dirty(void)
 {
+    /* Many connections: one io_uring submission carries every write. */
+    if (fe->dirty && fe->dirty->dirty_next && fe_uring_flush_dirty() == 0)
+        goto wake;
     while (fe->dirty) {
         fe_conn_t *c = fe->dirty;
         fe->dirty = c->dirty_next;
         c->dirty = false;
         fe_flush(c);
     }
+wake:
     for (uint32_t w = 0; w < fe->n_fo; w++)
         if (fe->wake_fo[w]) {
             fe->wake_fo[w] = 0;

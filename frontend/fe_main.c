@@ -188,6 +188,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
         log_err("event_base_new() failed");
         return 1;
     }
+    fe_uring_init();
     fe->ev_listen = mem_calloc((size_t)n_lfd, sizeof(struct event *));
     fe->n_listen = n_lfd;
     for (int i = 0; i < n_lfd; i++) {

@@ -1,0 +1,108 @@
+/*
+ * fe_uring.c -- batched socket writes with io_uring: at the end of a wake-up
+ * every connection with pending output gets one SENDMSG (MSG_DONTWAIT) in a
+ * single submission, instead of one writev() system call each.  Sends never
+ * wait in the kernel: a full socket answers EAGAIN at once and the
+ * connection falls back to EV_WRITE, as with writev().  Without io_uring
+ * (old kernel, seccomp) the plain path is used.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fe.h"
+#include "log.h"
+
+#define FE_URING_DEPTH 256
+
+static struct io_uring ring;
+static bool ring_ok;
+static struct msghdr msgs[FE_URING_DEPTH];
+static fe_conn_t *batch[FE_URING_DEPTH];
+static bool done[FE_URING_DEPTH];
+
+int fe_uring_init(void)
+{
+    int rc = io_uring_queue_init(FE_URING_DEPTH, &ring, 0);
+    if (rc < 0) {
+        log_notice("io_uring not available (%s): one writev() per client",
+                   strerror(-rc));
+        return -1;
+    }
+    ring_ok = true;
+    return 0;
+}
+
+/* Submits n prepared sends and applies their results. */
+static void run_batch(uint32_t n)
+{
+    int rc;
+    do
+        rc = io_uring_submit_and_wait(&ring, n);
+    while (rc == -EINTR);
+    if (rc < 0)
+        log_err("io_uring_submit_and_wait() failed: %s", strerror(-rc));
+    memset(done, 0, n * sizeof(done[0]));
+    uint32_t seen = 0;
+    struct io_uring_cqe *cqe;
+    while (seen < n && io_uring_peek_cqe(&ring, &cqe) == 0) {
+        uint64_t i = cqe->user_data;
+        int res = cqe->res;
+        io_uring_cqe_seen(&ring, cqe);
+        if (i >= n || done[i])
+            continue;
+        done[i] = true;
+        seen++;
+        fe_conn_t *c = batch[i];
+        if (res == -EINTR)
+            res = -EAGAIN; /* try again on EV_WRITE */
+        int r = fe_out_written(c, res < 0 ? -1 : res, -res);
+        if (r > 0)
+            fe_flush(c); /* partial: the rest the plain way */
+    }
+    if (seen < n) {
+        /* The submission failed: give io_uring up for good (so no send
+         * left in its queue can run later) and write the rest the plain
+         * way. */
+        log_err("io_uring: %u of %u sends did not complete; falling back "
+                "to writev()", n - seen, n);
+        ring_ok = false;
+        io_uring_queue_exit(&ring);
+        for (uint32_t i = 0; i < n; i++)
+            if (!done[i])
+                fe_flush(batch[i]);
+    }
+}
+
+int fe_uring_flush_dirty(void)
+{
+    if (!ring_ok)
+        return -1;
+    while (fe->dirty) {
+        uint32_t n = 0;
+        while (fe->dirty && n < FE_URING_DEPTH) {
+            fe_conn_t *c = fe->dirty;
+            fe->dirty = c->dirty_next;
+            c->dirty = false;
+            if (c->iov_n == 0 || c->write_on)
+                continue; /* nothing to send, or waiting for EV_WRITE */
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            if (sqe == NULL) {
+                fe_flush(c);
+                continue;
+            }
+            struct msghdr *m = &msgs[n];
+            memset(m, 0, sizeof(*m));
+            m->msg_iov = c->iov + c->iov_head;
+            m->msg_iovlen = c->iov_n > IOV_MAX ? IOV_MAX : c->iov_n;
+            io_uring_prep_sendmsg(sqe, c->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL);
+            sqe->user_data = n;
+            batch[n++] = c;
+        }
+        if (n)
+            run_batch(n);
+    }
+    return 0;
+}
