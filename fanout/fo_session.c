@@ -271,20 +271,20 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
         return;
     }
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    uint16_t ack_len = msg_topic_len(b);
-    uint8_t *codes = b + 2 + ack_len; /* SUBACK codes end here */
-    const uint8_t *p = b + 2 + ack_len;
-    const uint8_t *end = b + blen;
-    uint16_t n = (uint16_t)(p[0] << 8 | p[1]);
-    p += 2;
-    const uint8_t *entries = p;
+    sub_blob_t sb;
+    if (sub_blob_open(b, blen, &sb) < 0) {
+        log_err("malformed subscription blob from frontend %u ignored",
+                r->fe);
+        arena_release(a, r->h1);
+        return;
+    }
     char key[4 + 65536];
-    for (uint16_t i = 0; i < n && p + 5 <= end; i++) {
-        uint8_t qos = p[0];
-        uint16_t code = (uint16_t)(p[1] << 8 | p[2]);
-        uint16_t flen = (uint16_t)(p[3] << 8 | p[4]);
-        const char *f = (const char *)p + 5;
-        p += 5 + flen;
+    const uint8_t *p = sb.ents;
+    for (uint32_t i = 0; i < sb.n; i++) {
+        sub_ent_t en;
+        sub_blob_next(&p, &en);
+        const char *f = en.filter;
+        uint16_t flen = en.len;
         size_t klen = sub_key(key, slot, f, flen);
         strmap_ent_t *e = strmap_get(&fo->subs, key, klen);
         arena_h h = e ? (arena_h)e->val : 0;
@@ -295,21 +295,21 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
             continue;
         }
         if (sub) {
-            sub->qos = qos;
+            sub->qos = en.qos;
         } else {
             void *d;
             h = arena_alloc(a, fo->part, sizeof(sess_sub_t) + flen, &d);
             if (h == 0) {
-                /* Tell the client the truth: this filter failed.  The
-                 * code's index was checked by the frontend. */
+                /* Tell the client the truth: this filter failed. */
                 log_err("worker %u arena partition full: subscription of "
                         "slot %u to %.*s refused", fo->idx, slot, (int)flen,
                         f);
-                *(codes - code) = MQTT_SUBACK_FAILURE;
+                if (en.code < sb.n_codes)
+                    sb.codes[en.code] = MQTT_SUBACK_FAILURE;
                 continue;
             }
             sub = d;
-            sub->qos = qos;
+            sub->qos = en.qos;
             sub->len = flen;
             memcpy(sub->filter, f, flen);
             sub->prev = 0;
@@ -322,24 +322,24 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
             s->subs = h;
             strmap_put(&fo->subs, key, klen, h);
         }
-        fo_index_add(fo->ix, f, flen, slot, qos);
+        fo_index_add(fo->ix, f, flen, slot, en.qos);
     }
     /* The SUBACK/UNSUBACK goes through the control ring: never behind
      * deliveries, always before the retained messages pushed below. */
     ctl_rec_t ack = {.h = r->h1,
                      .type = CTL_RAW,
                      .conn_gen = s->conn_gen,
-                     .len = ack_len};
+                     .len = sb.ack_len};
     fo_push_ctl(fo, slot, &ack);
     if (unsubscribe || !fo->cfg->retain_available)
         return;
-    p = entries;
-    for (uint16_t i = 0; i < n && p + 5 <= end; i++) {
-        uint16_t code = (uint16_t)(p[1] << 8 | p[2]);
-        uint16_t flen = (uint16_t)(p[3] << 8 | p[4]);
-        if (*(codes - code) != MQTT_SUBACK_FAILURE)
-            fo_send_retained(fo, slot, (const char *)p + 5, flen, p[0]);
-        p += 5 + flen;
+    p = sb.ents;
+    for (uint32_t i = 0; i < sb.n; i++) {
+        sub_ent_t en;
+        sub_blob_next(&p, &en);
+        if (en.code < sb.n_codes &&
+            sb.codes[en.code] != MQTT_SUBACK_FAILURE)
+            fo_send_retained(fo, slot, en.filter, en.len, en.qos);
     }
 }
 

@@ -38,7 +38,24 @@ static int drain_ctl(fe_conn_t *c)
 {
     ring_t *r = sess_ctl(fe->shm, c->slot);
     arena_t *a = &fe->shm->arena;
-    for (uint32_t n = ring_count(r); n > 0; n--) {
+    uint32_t n = ring_count(r);
+    /* A takeover wins over everything queued before it: a client that
+     * does not read must not keep its session by leaving SUBACKs stuck in
+     * front of the KICK. */
+    for (uint32_t i = 0; i < n; i++) {
+        ctl_rec_t *k = ring_peek(r, i);
+        if (k->type != CTL_KICK || k->conn_gen != c->conn_gen)
+            continue;
+        for (uint32_t j = 0; j < i; j++) {
+            ctl_rec_t *o = ring_peek(r, j);
+            if (o->h)
+                arena_release(a, o->h);
+        }
+        ring_consume(r, i + 1);
+        fe_close(c, false, "session taken over");
+        return -1;
+    }
+    for (; n > 0; n--) {
         ctl_rec_t *o = ring_peek(r, 0);
         if (o->conn_gen != c->conn_gen) {
             /* For an earlier connection of this session: its SUBACK has
@@ -55,7 +72,7 @@ static int drain_ctl(fe_conn_t *c)
         }
         uint32_t len;
         uint8_t *m = arena_get(a, o->h, &len);
-        if (m == NULL || o->len + 2u > len) {
+        if (m == NULL || (uint64_t)o->len + 4 > len) {
             log_err("slot %u: control record with bad handle skipped",
                     c->slot);
             ring_consume(r, 1);
@@ -67,7 +84,7 @@ static int drain_ctl(fe_conn_t *c)
             if (!fe_out_room(c, 1, 0))
                 return 0; /* EV_WRITE resumes us */
         }
-        fe_out_ref(c, m + 2, o->len, o->h); /* the queue owns the ref */
+        fe_out_ref(c, m + 4, o->len, o->h); /* the queue owns the ref */
         ring_consume(r, 1);
         if (c->pending_acks > 0)
             c->pending_acks--;
@@ -138,9 +155,12 @@ int fe_resume_session(fe_conn_t *c)
 {
     sess_slot_t *s = shm_slot(fe->shm, c->slot);
     arena_t *a = &fe->shm->arena;
-    /* The table is in send order: re-send from the oldest. */
-    for (uint32_t i = s->inf_head; i != s->inf_tail; i++) {
-        sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, i);
+    /* The table is in send order: re-send from the oldest.  Positions are
+     * taken once: completing a stale entry below may move or reset them,
+     * and the entries stay where they are in the table. */
+    uint32_t head = s->inf_head, n = s->inf_tail - s->inf_head;
+    for (uint32_t k = 0; k < n; k++) {
+        sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, head + k);
         if (e->state == INF_FREE)
             continue;
         if (!fe_out_room(c, 4, 7)) {
@@ -166,8 +186,6 @@ int fe_resume_session(fe_conn_t *c)
                     c->slot);
             e->h = 0;
             sess_inf_done(fe->shm, c->slot, e);
-            if (s->inf_tail == 0)
-                break; /* the table emptied and restarted */
             continue;
         }
         arena_ref_add(a, e->h, 1); /* for the queued bytes, as above */

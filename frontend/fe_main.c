@@ -110,8 +110,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             fe_close(c, false, "session owner did not answer in time");
             continue;
         }
-        /* A connection we stopped reading (back-pressure) is not idle. */
-        if (c->state == C_ACTIVE && c->keepalive && !c->paused &&
+        /* A connection we stopped reading because the broker is behind
+         * (arena or ingest ring full: its output queue is empty) is not
+         * idle; one paused because it does not read its own output is. */
+        if (c->state == C_ACTIVE && c->keepalive &&
+            !(c->paused && c->iov_n == 0) &&
             (fe->now - c->last_rx) * 2 >= (time_t)c->keepalive * 3) {
             fe_close(c, false, "keepalive timeout");
             continue;

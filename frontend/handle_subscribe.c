@@ -39,26 +39,21 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     size_t n = 0, fbytes = 0;
     while (mqtt_iter_next(&walk, &f, &qos)) {
         n++;
-        fbytes += 5 + f.len;
-    }
-    if (n > 0xffff) {
-        fe_close(c, false, "too many topic filters in one packet");
-        return -1;
+        fbytes += SUBB_ENT_HDR + f.len;
     }
     size_t ack_len = sub ? mqtt_suback_size(n) : 4;
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
-                            2 + ack_len + 2 + fbytes, &d);
+                            12 + ack_len + fbytes, &d);
     if (h == 0) {
         fe_pause(c);
         return 1;
     }
     uint8_t *blob = d;
-    blob[0] = (uint8_t)(ack_len >> 8);
-    blob[1] = (uint8_t)ack_len;
-    uint8_t *codes = blob + 2 + (ack_len - n); /* SUBACK payload */
-    uint8_t *ents = blob + 2 + ack_len + 2;
-    uint16_t kept = 0;
+    rec_wr32(blob, (uint32_t)ack_len);
+    uint8_t *codes = sub ? blob + 4 + (ack_len - n) : NULL; /* SUBACK codes */
+    uint8_t *ents = blob + 12 + ack_len;
+    uint32_t kept = 0;
     size_t i = 0;
     walk = it;
     while (mqtt_iter_next(&walk, &f, &qos)) {
@@ -75,31 +70,28 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         i++;
         if (!ok)
             continue;
-        /* where this entry's SUBACK code stands, counted from the end */
-        uint16_t back = (uint16_t)(n - (i - 1));
         ents[0] = qos;
-        ents[1] = (uint8_t)(back >> 8);
-        ents[2] = (uint8_t)back;
-        ents[3] = (uint8_t)(f.len >> 8);
-        ents[4] = (uint8_t)f.len;
-        memcpy(ents + 5, f.p, f.len);
-        ents += 5 + f.len;
+        rec_wr32(ents + 1, (uint32_t)(i - 1)); /* index of its SUBACK code */
+        ents[5] = (uint8_t)(f.len >> 8);
+        ents[6] = (uint8_t)f.len;
+        memcpy(ents + SUBB_ENT_HDR, f.p, f.len);
+        ents += SUBB_ENT_HDR + f.len;
         kept++;
     }
     if (sub) {
         /* The codes are already in place after the header: write the
          * header around them (mqtt_write_suback would copy them onto
          * themselves). */
-        uint8_t *o = blob + 2;
+        uint8_t *o = blob + 4;
         o[0] = MQTT_SUBACK << 4;
         size_t v = mqtt_varint_encode(o + 1, (uint32_t)(n + 2));
         o[1 + v] = (uint8_t)(pid >> 8);
         o[2 + v] = (uint8_t)pid;
     } else {
-        mqtt_write_ack(blob + 2, MQTT_UNSUBACK, pid);
+        mqtt_write_ack(blob + 4, MQTT_UNSUBACK, pid);
     }
-    blob[2 + ack_len] = (uint8_t)(kept >> 8);
-    blob[2 + ack_len + 1] = (uint8_t)kept;
+    rec_wr32(blob + 4 + ack_len, sub ? (uint32_t)n : 0);
+    rec_wr32(blob + 8 + ack_len, kept);
     ing_rec_t rec = {.type = sub ? ING_SUBSCRIBE : ING_UNSUBSCRIBE,
                      .slot = c->slot,
                      .h1 = h,

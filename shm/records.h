@@ -40,14 +40,89 @@ typedef struct ing_rec {
 } ing_rec_t;
 
 /*
- * Subscription blob (SUBSCRIBE and UNSUBSCRIBE), built by the frontend:
- *   [u16 ack_len][ack bytes: the SUBACK or UNSUBACK to send]
- *   [u16 n] then n entries [u8 qos][u16 code][u16 len][filter bytes]
+ * Subscription blob (SUBSCRIBE and UNSUBSCRIBE), built by the frontend,
+ * all integers big-endian:
+ *   [u32 ack_len][ack bytes: the SUBACK or UNSUBACK to send]
+ *   [u32 n_codes: SUBACK return codes, the last n_codes ack bytes]
+ *   [u32 n] then n entries [u8 qos][u32 code][u16 len][filter bytes]
  * Entries are only the filters to apply (valid ones); qos is the granted
- * QoS (unused for UNSUBSCRIBE); code says where the entry's return code
- * stands: that many bytes before the end of the SUBACK (1 for the last).
- * The worker sets it to 0x80 when it cannot store the subscription.
+ * QoS (unused for UNSUBSCRIBE); code is the index of the entry's return
+ * code, which the worker sets to 0x80 when it cannot store the
+ * subscription.  The worker checks every length before it trusts one.
  */
+static inline uint32_t rec_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void rec_wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+#define SUBB_ENT_HDR 7 /* qos, code, len */
+
+typedef struct sub_blob {
+    uint32_t ack_len;
+    uint8_t *codes;   /* n_codes SUBACK codes, inside the ack bytes */
+    uint32_t n_codes;
+    uint32_t n;       /* entries */
+    const uint8_t *ents;
+    const uint8_t *end;
+} sub_blob_t;
+
+typedef struct sub_ent {
+    uint8_t qos;
+    uint32_t code;
+    uint16_t len;
+    const char *filter;
+} sub_ent_t;
+
+/* Checks the blob's header and every entry's bounds.  Returns 0 and fills
+ * *sb, or -1 when the blob is malformed. */
+static inline int sub_blob_open(uint8_t *b, uint32_t blen, sub_blob_t *sb)
+{
+    if (blen < 12)
+        return -1;
+    sb->ack_len = rec_rd32(b);
+    if (sb->ack_len > blen - 12)
+        return -1;
+    sb->n_codes = rec_rd32(b + 4 + sb->ack_len);
+    sb->n = rec_rd32(b + 8 + sb->ack_len);
+    if (sb->n_codes > sb->ack_len)
+        return -1;
+    sb->codes = b + 4 + sb->ack_len - sb->n_codes;
+    sb->ents = b + 12 + sb->ack_len;
+    sb->end = b + blen;
+    const uint8_t *p = sb->ents;
+    for (uint32_t i = 0; i < sb->n; i++) {
+        if ((size_t)(sb->end - p) < SUBB_ENT_HDR)
+            return -1;
+        uint32_t code = rec_rd32(p + 1);
+        size_t len = (size_t)(p[5] << 8 | p[6]);
+        if ((size_t)(sb->end - p) - SUBB_ENT_HDR < len ||
+            (sb->n_codes && code >= sb->n_codes))
+            return -1;
+        p += SUBB_ENT_HDR + len;
+    }
+    return 0;
+}
+
+/* Reads the entry at *p (inside a blob checked by sub_blob_open()) and
+ * moves *p past it. */
+static inline void sub_blob_next(const uint8_t **p, sub_ent_t *e)
+{
+    const uint8_t *q = *p;
+    e->qos = q[0];
+    e->code = rec_rd32(q + 1);
+    e->len = (uint16_t)(q[5] << 8 | q[6]);
+    e->filter = (const char *)q + SUBB_ENT_HDR;
+    *p = q + SUBB_ENT_HDR + e->len;
+}
 
 /* ---- reply records (32 bytes) ---- */
 enum {
@@ -91,7 +166,7 @@ typedef struct out_rec {
  * SUBACK before the retained messages it brings).
  */
 enum {
-    CTL_RAW = 1, /* h blob: send len bytes from offset 2 (SUBACK, UNSUBACK) */
+    CTL_RAW = 1, /* h blob: send len bytes from offset 4 (SUBACK, UNSUBACK) */
     CTL_KICK = 2 /* close the connection (takeover) */
 };
 

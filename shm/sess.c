@@ -42,6 +42,12 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
     while (pid == 0 || pid_used(s, slot, pid));
     pid_set(s, slot, pid, 1);
     sess_inflight_t *e = sess_inf_at(s, slot, sl->inf_tail++);
+    /* Keep the positions small (below 2 * max) so they never wrap:
+     * subtracting max leaves every position's table index unchanged. */
+    if (sl->inf_head >= s->hdr->max_inflight) {
+        sl->inf_head -= s->hdr->max_inflight;
+        sl->inf_tail -= s->hdr->max_inflight;
+    }
     e->pid = pid;
     e->qos = qos;
     e->retain = (uint8_t)(retain != 0);
@@ -82,12 +88,15 @@ void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e)
 void sess_inf_clear(shm_t *s, uint32_t slot)
 {
     sess_slot_t *sl = shm_slot(s, slot);
-    for (uint32_t i = sl->inf_head; i != sl->inf_tail; i++) {
-        sess_inflight_t *e = sess_inf_at(s, slot, i);
-        if (e->state != INF_FREE)
-            sess_inf_done(s, slot, e);
-        if (sl->inf_tail == 0)
-            break; /* emptied and reset */
+    uint32_t head = sl->inf_head, n = sl->inf_tail - sl->inf_head;
+    for (uint32_t k = 0; k < n; k++) {
+        sess_inflight_t *e = sess_inf_at(s, slot, head + k);
+        if (e->state == INF_FREE)
+            continue;
+        if (e->h)
+            arena_release(&s->arena, e->h);
+        pid_set(s, slot, e->pid, 0);
+        memset(e, 0, sizeof(*e));
     }
     sl->inf_head = sl->inf_tail = 0;
     sl->n_inflight = 0;

@@ -132,6 +132,61 @@ def test_takeover_of_client_that_does_not_read():
                  "delivery to the new connection")
 
 
+def test_takeover_of_client_with_suback_stuck_behind_full_socket():
+    """A takeover used to wait behind SUBACKs that could not be written to
+    an old connection that did not read (its socket full): the KICK sat
+    behind them in the control ring, the new CONNECT timed out after
+    connect_timeout + 30 s and the old connection kept the session."""
+    with Broker(ringmq_options={"frontends": 1, "fanout_workers": 1}) as b:
+        old = RawClient(b.port, rcvbuf=4096)
+        old.connect("rg-kick", keepalive=0)
+        old.subscribe([("rg/kick", 0)])
+        pub = raw_client(b.port, "rg-kick-pub")
+        payload = b"z" * 60000
+        for _ in range(300):
+            pub.send(enc_publish("rg/kick", payload))
+        pub.ping()
+        time.sleep(0.5)
+        old.send(b"".join(enc_subscribe(10 + i, [("rg/k/%d" % i, 0)])
+                          for i in range(4)))
+        time.sleep(0.5)
+        new = RawClient(b.port)
+        t0 = time.monotonic()
+        check_eq(new.connect("rg-kick", keepalive=0), (0, 0),
+                 "takeover CONNECT (sp, rc)")
+        took = time.monotonic() - t0
+        check(took < 3.0, "CONNACK for the takeover took %.1f s" % took)
+        old.expect_closed(5, "taken-over connection with stuck SUBACKs")
+
+
+def test_subscribe_with_65535_filters():
+    """A SUBSCRIBE with more than 65529 filters made a SUBACK longer than
+    the 16-bit length the worker was told: the client got a truncated
+    SUBACK and the worker parsed SUBACK bytes as filters (and could write
+    outside the blob).  Now: one SUBACK with every code, and the
+    subscriptions work."""
+    ringmq_only("Mosquitto closes the connection on an invalid filter "
+                "instead of answering 0x80")
+    n = 65535
+    with Broker({"max_packet_size": 2000000}) as b:
+        c = RawClient(b.port, timeout=30)
+        c.connect("rg-many")
+        entries = [("m/%d" % i, i % 3) for i in range(n - 1)] + [("a#", 1)]
+        c.send(enc_subscribe(7, entries))
+        p = c.expect(SUBACK, timeout=30)
+        check_eq(len(p.body), 2 + n, "SUBACK length")
+        codes = list(p.body[2:])
+        check_eq(codes[:6], [0, 1, 2, 0, 1, 2], "first codes")
+        check_eq(codes[-1], 0x80, "code of the invalid filter")
+        check(all(codes[i] == i % 3 for i in range(n - 1)),
+              "every valid filter granted its QoS")
+        pub = raw_client(b.port, "rg-many-pub")
+        pub.publish("m/65000", b"deep", qos=1)
+        m = c.recv_publish(timeout=10)
+        check_eq((m.topic, m.payload), ("m/65000", b"deep"), "delivery")
+        check_broker_serves(b)
+
+
 def test_early_puback_does_not_free_bytes_still_queued():
     """A PUBACK that came before the broker had written the PUBLISH (the
     client acknowledged packet ids it had not read yet) freed the message's

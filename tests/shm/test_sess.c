@@ -1,0 +1,137 @@
+/*
+ * test_sess.c -- a session slot's inflight table (shm/sess.c): FIFO order,
+ * packet ids, holes from out-of-order acknowledgements, position reset and
+ * renormalisation (positions never wrap), clearing.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+#define MAX_INF 20
+
+static shm_t s;
+
+static int setup(void **state)
+{
+    (void)state;
+    shm_params_t p = {.n_fe = 1, .n_fo = 1, .max_clients = 4,
+                      .max_inflight = MAX_INF, .max_queued = 16,
+                      .ingest_cap = 64, .arena_size = 4u << 20};
+    return shm_create(&s, &p);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    munmap(s.base, s.hdr->total_size);
+    close(s.fd);
+    return 0;
+}
+
+/* A message block for an entry to hold. */
+static arena_h msg(void)
+{
+    void *d;
+    arena_h h = arena_alloc(&s.arena, &s.arena.parts[0], 10, &d);
+    assert_true(h != 0);
+    return h;
+}
+
+static uint64_t blocks(void)
+{
+    uint64_t b, by;
+    arena_usage(&s.arena, &b, &by);
+    return b;
+}
+
+static void test_fifo_order_and_ids(void **state)
+{
+    (void)state;
+    sess_slot_t *sl = shm_slot(&s, 0);
+    uint16_t pids[MAX_INF];
+    for (int i = 0; i < MAX_INF; i++) {
+        assert_true(sess_inf_room(&s, 0));
+        sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg());
+        pids[i] = e->pid;
+        assert_true(e->pid != 0);
+        for (int j = 0; j < i; j++)
+            assert_true(pids[j] != e->pid);
+    }
+    assert_false(sess_inf_room(&s, 0)); /* window full */
+    assert_int_equal(sl->n_inflight, MAX_INF);
+    /* in send order from the head */
+    for (int i = 0; i < MAX_INF; i++)
+        assert_int_equal(sess_inf_at(&s, 0, sl->inf_head + i)->pid, pids[i]);
+    /* out of order: a hole, then the head catches up over it */
+    sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[1]));
+    assert_null(sess_inf_find(&s, 0, pids[1]));
+    assert_int_equal(sl->inf_tail - sl->inf_head, MAX_INF);
+    sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[0]));
+    assert_int_equal(sl->inf_tail - sl->inf_head, MAX_INF - 2);
+    for (int i = 2; i < MAX_INF; i++)
+        sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[i]));
+    assert_int_equal(sl->n_inflight, 0);
+    assert_int_equal(sl->inf_head, 0); /* reset when empty */
+    assert_int_equal(sl->inf_tail, 0);
+    assert_int_equal(blocks(), 0);
+}
+
+static void test_positions_never_wrap(void **state)
+{
+    (void)state;
+    sess_slot_t *sl = shm_slot(&s, 0);
+    /* Always one message in flight: the table never empties, so only
+     * renormalisation keeps the positions small.  Acknowledged in order,
+     * one million times; the oldest must always be found by its pid. */
+    sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg());
+    uint16_t oldest = e->pid;
+    for (int i = 0; i < 1000000; i++) {
+        e = sess_inf_add(&s, 0, 1, 0, msg());
+        uint16_t next = e->pid;
+        sess_inflight_t *o = sess_inf_find(&s, 0, oldest);
+        assert_non_null(o);
+        assert_ptr_equal(o, sess_inf_at(&s, 0, sl->inf_head));
+        sess_inf_done(&s, 0, o);
+        oldest = next;
+        assert_true(sl->inf_tail <= 2 * MAX_INF + 1);
+        assert_int_equal(sl->n_inflight, 1);
+    }
+    sess_inf_done(&s, 0, sess_inf_find(&s, 0, oldest));
+    assert_int_equal(blocks(), 0);
+    /* every packet id bit is clear again */
+    for (int i = 0; i < SHM_QOS2_BITMAP; i++)
+        assert_int_equal(sess_pids(&s, 0)[i], 0);
+}
+
+static void test_clear(void **state)
+{
+    (void)state;
+    sess_slot_t *sl = shm_slot(&s, 0);
+    for (int i = 0; i < 7; i++)
+        sess_inf_add(&s, 0, 2, 1, msg());
+    sess_inf_done(&s, 0, sess_inf_at(&s, 0, sl->inf_head + 3));
+    sess_inf_clear(&s, 0);
+    assert_int_equal(sl->n_inflight, 0);
+    assert_int_equal(sl->inf_tail, 0);
+    assert_int_equal(blocks(), 0);
+    for (int i = 0; i < SHM_QOS2_BITMAP; i++)
+        assert_int_equal(sess_pids(&s, 0)[i], 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo_order_and_ids),
+        cmocka_unit_test(test_positions_never_wrap),
+        cmocka_unit_test(test_clear),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
