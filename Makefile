@@ -66,6 +66,19 @@ $(BUILD)/tests/tools/bench/%: tests/tools/bench/%.c $(filter-out %/bench_main.o,
 	$(CC) $(CFLAGS) -Wno-unused-parameter -Itools/bench $(LDFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcmocka $(LIBS) -lm
 # ---- end tools/bench ----
 
+# ---- tools/ctl: ringmqctl, the admin socket client (part of `make all`) ----
+CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/ctl/*.c))
+all: $(BIN)/ringmqctl
+$(BIN)/ringmqctl: $(CTL_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
+CTL_TEST := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/ctl/test_*.c))
+unit: $(CTL_TEST)
+$(BUILD)/tests/tools/ctl/%: tests/tools/ctl/%.c $(filter-out %/ctl_main.o,$(CTL_OBJ)) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -Itools/ctl $(LDFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcmocka $(LIBS)
+# ---- end tools/ctl ----
+
 $(BUILD)/tests/%: tests/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-parameter $(LDFLAGS) -o $@ $< $(LIBA) -lcmocka $(LIBS)

@@ -104,6 +104,7 @@ static int cfg_key_max_clients(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_arena_size(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_ingest_ring(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_connect_timeout(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_admin_socket(cfg_t *c, const cfg_line_t *l);
 
 static const cfg_key_t cfg_keys[] = {
     { "listener", cfg_key_listener },
@@ -131,6 +132,7 @@ static const cfg_key_t cfg_keys[] = {
     { "arena_size", cfg_key_arena_size },
     { "ingest_ring_size", cfg_key_ingest_ring },
     { "connect_timeout", cfg_key_connect_timeout },
+    { "admin_socket", cfg_key_admin_socket },
 };
 
 /* Keep in sync with docs/configuration.md, "Accepted and ignored". */
@@ -935,6 +937,31 @@ cfg_key_connect_timeout(cfg_t *c, const cfg_line_t *l)
     return 0;
 }
 
+/* admin_socket PATH | none: the admin interface's Unix socket (issue 6).
+ * PATH is the rest of the line (spaces kept, as for pid_file). */
+static int
+cfg_key_admin_socket(cfg_t *c, const cfg_line_t *l)
+{
+    if (strcmp(l->rest, "none") == 0) {
+        c->admin_socket[0] = '\0';
+        c->admin_socket_set = true;
+        return 0;
+    }
+    if (l->rest[0] != '\0'
+        && strlen(l->rest) >= sizeof(c->admin_socket))
+    {
+        return cfg_error(l, "admin_socket: path is longer than %zu "
+                            "characters (the limit of a Unix socket path)",
+                         sizeof(c->admin_socket) - 1);
+    }
+    if (cfg_rest_string(l, l->rest, c->admin_socket,
+                        sizeof(c->admin_socket)) < 0) {
+        return -1;
+    }
+    c->admin_socket_set = true;
+    return 0;
+}
+
 /* ---- the other Mosquitto keys ------------------------------------------ */
 
 /* Checks the value of an accepted-and-ignored key, then warns. */
@@ -1271,6 +1298,13 @@ cfg_finish(cfg_t *c)
                 return -1;
             }
         }
+    }
+
+    /* The admin socket's default follows the first listener's port, so
+     * brokers on different ports do not share it. */
+    if (!c->admin_socket_set) {
+        snprintf(c->admin_socket, sizeof(c->admin_socket),
+                 "/tmp/ringmq-%u.sock", (unsigned) c->listeners[0].port);
     }
 
     /* Sizes that cannot work together. */

@@ -15,6 +15,9 @@
 
 #define CFG_MAX_LISTENERS 16
 
+/* Bytes of admin_socket, NUL included: the size of sun_path. */
+#define CFG_ADMIN_SOCKET_MAX 108
+
 /* max_queued_messages 0 ("no maximum" in Mosquitto) is stored as this. */
 #define CFG_QUEUED_MAX 65536
 
@@ -52,6 +55,10 @@ typedef struct cfg {
     uint64_t arena_size;      /* bytes of message arena, default 256 MiB */
     uint32_t ingest_ring_size; /* entries per frontend->worker ring */
     uint32_t connect_timeout;  /* seconds for the first packet, default 10 */
+    /* Unix socket of the admin interface (docs/admin.md); "" when
+     * disabled (admin_socket none).  cfg_finish sets the default,
+     * /tmp/ringmq-PORT.sock with the first listener's port. */
+    char admin_socket[CFG_ADMIN_SOCKET_MAX];
 
     bool daemon;   /* -d */
     bool verbose;  /* -v */
@@ -68,6 +75,7 @@ typedef struct cfg {
     int n_cmd_ports;
     bool log_types_set;  /* a log_type line was seen */
     bool log_dests_set;  /* a log_dest line was seen */
+    bool admin_socket_set; /* an admin_socket line was seen */
     bool finished;       /* cfg_finish ran */
 } cfg_t;
 

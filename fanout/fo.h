@@ -13,6 +13,12 @@
 #include "shm.h"
 #include "strmap.h"
 
+/* One retained message in fo_t.retained (the map's value points at it). */
+typedef struct fo_ret {
+    arena_h h;
+    uint8_t qos;
+} fo_ret_t;
+
 typedef struct fo_match {
     uint32_t slot;
     uint8_t qos;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fo.h"
+#include "fo_admin.h"
 #include "log.h"
 #include "mem.h"
 
@@ -260,6 +261,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     time_t last_tick = time(NULL);
     while (!fo_stop) {
         uint32_t n = poll_rings(&fo);
+        fo_admin_poll(&fo); /* admin socket requests (one load if none) */
         fo_flush_notify(&fo);
         if (n == 0) {
             if (++idle < 64) {

@@ -10,11 +10,6 @@
 #include "mem.h"
 #include "topic.h"
 
-typedef struct fo_ret {
-    arena_h h;
-    uint8_t qos;
-} fo_ret_t;
-
 static void on_match(void *arg, uint32_t slot, uint8_t qos)
 {
     fo_t *fo = arg;

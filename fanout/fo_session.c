@@ -235,17 +235,19 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
     release_if(fo, s->will);
     s->will = 0;
     int was_clean = s->clean;
+    /* An administrator's kick may discard even a persistent session. */
+    int discard = (r->flags & ING_F_DISCARD) != 0;
     ing_rec_t *p = &fo->pending[fo_local(fo, slot)];
     if (s->state == SESS_HANDOFF && p->type == ING_CONNECT) {
         ing_rec_t next = *p;
         memset(p, 0, sizeof(*p));
         int clean = (next.flags & ING_F_CLEAN) != 0;
-        if (clean || was_clean)
+        if (clean || was_clean || discard)
             wipe(fo, slot);
-        attach(fo, slot, &next, !clean && !was_clean);
+        attach(fo, slot, &next, !clean && !was_clean && !discard);
         return;
     }
-    if (was_clean) {
+    if (was_clean || discard) {
         free_slot(fo, slot);
     } else {
         s->state = SESS_OFFLINE;
@@ -357,4 +359,24 @@ void fo_expire_sessions(fo_t *fo)
             free_slot(fo, slot);
         }
     }
+}
+
+/*
+ * Admin socket (fo_admin.c): frees the OFFLINE session in slot if it still
+ * has connection generation conn_gen (the session the supervisor saw).
+ * Returns 0, or -1 when the slot is not such a session of this worker
+ * (nothing is changed).  Declared in fo_admin.h.
+ */
+int fo_session_discard(fo_t *fo, uint32_t slot, uint32_t conn_gen)
+{
+    if (slot >= fo->shm->hdr->max_clients ||
+        shm_slot_owner(fo->shm, slot) != fo->idx)
+        return -1;
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (s->state != SESS_OFFLINE || s->conn_gen != conn_gen)
+        return -1;
+    log_notice("offline session in slot %u discarded by the administrator",
+               slot);
+    free_slot(fo, slot);
+    return 0;
 }

@@ -64,6 +64,7 @@ typedef struct fe_conn {
     uint16_t keepalive;
     bool inflight_blocked; /* drain stopped: inflight window full */
     bool disconnecting;    /* DISCONNECT received: close cleanly */
+    bool discard_session;  /* on close, free even a persistent session */
     uint32_t pending_acks;
     time_t accepted_at;
     time_t last_rx;
@@ -114,7 +115,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
 /* fe_conn.c */
 void fe_accept(evutil_socket_t lfd, short what, void *arg);
 /* Closes c.  clean: a DISCONNECT was received (no will).  reason is
- * logged.  c is freed. */
+ * logged.  c is freed.  With c->discard_session set, the owner worker
+ * frees the session even when it is persistent (admin kick). */
 void fe_close(fe_conn_t *c, bool clean, const char *reason);
 /* Runs the packet handlers over buffered input until it is used up or the
  * connection pauses.  Returns 0, or -1 when c was closed. */

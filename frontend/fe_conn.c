@@ -54,6 +54,9 @@ static fe_conn_t *conn_new(int fd)
     c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
     c->in_cap = FE_IN_INITIAL;
     c->in = mem_alloc(c->in_cap);
+    /* A fresh clock: fe->now is only refreshed once a second, and the
+     * connect timeout counts from here. */
+    fe->now = time(NULL);
     c->accepted_at = c->last_rx = fe->now;
     peer_name(fd, c->peer, sizeof(c->peer));
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -217,7 +220,10 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         if (!clean)
             publish_will(c);
         ing_rec_t rec = {.type = ING_DETACH,
-                         .flags = clean ? ING_F_CLEAN_CLOSE : 0,
+                         .flags = (uint8_t)((clean ? ING_F_CLEAN_CLOSE : 0) |
+                                            (c->discard_session
+                                                 ? ING_F_DISCARD
+                                                 : 0)),
                          .slot = c->slot,
                          .a = c->conn_gen};
         fe_post(shm_slot_owner(fe->shm, c->slot), &rec);

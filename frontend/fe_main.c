@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fe.h"
+#include "fe_admin.h"
 #include "log.h"
 #include "mem.h"
 
@@ -74,6 +75,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     uint64_t v;
     if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         log_err("read(eventfd) failed: %s", strerror(errno));
+    fe_admin_poll(); /* the supervisor's requests come this way too */
     for (;;) {
         __atomic_store_n(&fe->proc->sleeping, 0, __ATOMIC_RELAXED);
         drain_rings();

@@ -44,7 +44,6 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe_close(c, false, msg);
         return -1;
     }
-    fe->proc->msgs_in_qos[p.qos]++;
     if (p.retain && !fe->cfg->retain_available) {
         fe_close(c, false, "retained PUBLISH while retain_available is "
                            "false");
@@ -84,6 +83,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     if (p.payload_len)
         memcpy(m + 2 + p.topic.len, p.payload, p.payload_len);
     fe_post_publish(c, h, p.qos, p.retain);
+    fe->proc->msgs_in_qos[p.qos]++;
     if (p.qos == 2)
         qos2_set(c, p.pid, true);
 ack:

@@ -26,6 +26,8 @@ enum {
 #define ING_F_CLEAN 0x02       /* CONNECT: clean session */
 #define ING_F_WILL_RETAIN 0x04 /* CONNECT */
 #define ING_F_CLEAN_CLOSE 0x08 /* DETACH: DISCONNECT received */
+#define ING_F_DISCARD 0x10     /* DETACH: free the session even when it is
+                                  persistent (admin kick, issue 6) */
 
 typedef struct ing_rec {
     uint8_t type;

@@ -45,6 +45,83 @@ typedef struct proc {
     uint8_t pad[56];
 } proc_t;
 
+/*
+ * Admin mailbox of one child process (issue 6, the admin socket): how the
+ * supervisor asks a frontend or a worker to act on state only that child
+ * may change (kick a connection, free an offline session, the retained
+ * store).  One request at a time:
+ *   supervisor: waits until ack_seq == req_seq, writes the request fields,
+ *               then release-stores req_seq + 1 and wakes the child;
+ *   child:      acquire-loads req_seq (pairs with that release store); when
+ *               it differs from ack_seq it executes the request, writes rc,
+ *               aux and reply, then release-stores ack_seq = req_seq;
+ *   supervisor: acquire-loads ack_seq (pairs with the child's release
+ *               store), reads rc, aux, copies the reply blob and
+ *               arena_release()s it.
+ * The supervisor never writes the request fields while a request is
+ * outstanding (a request that timed out stays outstanding until the child
+ * acknowledges it), so the child never reads a half-written request.
+ */
+#define SHM_MBOX_ARG 4096 /* bytes of a topic or filter argument */
+
+enum {
+    MBOX_KICK = 1,     /* frontend: close the connection (slot, conn_gen);
+                          flags MBOX_F_DISCARD */
+    MBOX_EXPIRE = 2,   /* worker: free the OFFLINE session (slot, conn_gen) */
+    MBOX_RET_LIST = 3, /* worker: retained topics (offset, limit, arg: a
+                          filter or empty); reply: see fo_admin.h */
+    MBOX_RET_GET = 4,  /* worker: retained message of topic arg; reply: the
+                          message itself (a reference), aux: its QoS */
+    MBOX_RET_DEL = 5   /* worker: delete the retained message of topic arg */
+};
+
+enum {
+    MBOX_OK = 0,
+    MBOX_NOT_FOUND = 1, /* no such connection, session or topic */
+    MBOX_AGAIN = 2,     /* no arena room for the reply: try again */
+    MBOX_BAD = 3        /* unknown operation or bad argument */
+};
+
+#define MBOX_F_DISCARD 0x01 /* KICK: free the session, even a persistent one */
+
+typedef struct shm_mbox {
+    /* ---- written by the supervisor ---- */
+    uint32_t req_seq;  /* release store after the fields below */
+    uint32_t op;       /* MBOX_* */
+    uint32_t flags;    /* MBOX_F_* */
+    uint32_t slot;
+    uint32_t conn_gen;
+    uint32_t arg_len;  /* bytes of arg (not NUL-terminated) */
+    uint32_t offset;   /* paging */
+    uint32_t limit;
+    uint8_t pad0[32];
+    char arg[SHM_MBOX_ARG];
+    /* ---- written by the child ---- */
+    uint32_t ack_seq;  /* release store after rc, aux and reply */
+    int32_t rc;        /* MBOX_OK, MBOX_NOT_FOUND, ... */
+    uint32_t aux;
+    uint32_t pad1;
+    arena_h reply;     /* blob for the supervisor to copy and release, or 0 */
+    uint8_t pad2[40];
+} shm_mbox_t;
+
+/* MBOX_RET_LIST reply blob (at most SHM_MBOX_REPLY_MAX bytes): this
+ * header, then n entries, each an shm_ret_ent_t directly followed by its
+ * topic bytes (no padding: read them with memcpy). */
+#define SHM_MBOX_REPLY_MAX (1u << 20)
+
+typedef struct shm_ret_list {
+    uint32_t total; /* retained messages matching the filter */
+    uint32_t n;     /* entries that follow (from offset, up to limit) */
+} shm_ret_list_t;
+
+typedef struct shm_ret_ent {
+    uint8_t qos;
+    uint8_t pad;
+    uint16_t topic_len;
+    uint32_t payload_len;
+} shm_ret_ent_t;
+
 typedef struct shm_hdr {
     uint64_t magic;
     uint32_t version;
@@ -86,6 +163,7 @@ typedef struct shm_hdr {
 
     proc_t procs[SHM_MAX_PROCS]; /* [0] supervisor, [1..n_fe] frontends,
                                     then workers */
+    shm_mbox_t mbox[SHM_MAX_PROCS]; /* admin mailboxes, indexed as procs */
 } shm_hdr_t;
 
 enum { SESS_FREE = 0, SESS_ONLINE = 1, SESS_HANDOFF = 2, SESS_OFFLINE = 3 };
@@ -237,6 +315,17 @@ static inline proc_t *shm_fe_proc(const shm_t *s, uint32_t fe)
 static inline proc_t *shm_fo_proc(const shm_t *s, uint32_t fo)
 {
     return &s->hdr->procs[1 + s->hdr->n_fe + fo];
+}
+
+/* Admin mailbox of frontend fe / worker fo (see shm_mbox_t). */
+static inline shm_mbox_t *shm_fe_mbox(const shm_t *s, uint32_t fe)
+{
+    return &s->hdr->mbox[1 + fe];
+}
+
+static inline shm_mbox_t *shm_fo_mbox(const shm_t *s, uint32_t fo)
+{
+    return &s->hdr->mbox[1 + s->hdr->n_fe + fo];
 }
 
 static inline arena_part_t *shm_fe_part(const shm_t *s, uint32_t fe)

@@ -1,17 +1,24 @@
 /*
  * sup.c -- the supervisor process: creates the shared memory, opens every
  * listener once per frontend slot, forks the frontends and fan-out
- * workers, reaps them and stops them all on SIGTERM/SIGINT.
+ * workers, then runs a libevent loop: reaps children, stops them all on
+ * SIGTERM/SIGINT (or the admin socket's shutdown), reloads on SIGHUP, and
+ * serves the admin socket (sup_admin.c).
  *
  * NOTES
  *   Owns: the shm header (written once, before fork), the listener
- *   sockets, the eventfds, its private child table.
- *   Reads: proc_t blocks (pids, counters) after shm_check().
- *   Never touches: rings, slots, arena blocks; never follows a handle
- *   found in shared memory.
+ *   sockets, the eventfds, its private child table, the supervisor half
+ *   of the children's admin mailboxes, the admin socket.
+ *   Reads: proc_t blocks (pids, counters) after shm_check(); slots and
+ *   arena blobs only as sup_admin_shm.c does (checked copies, bounded
+ *   walks).
+ *   Never touches: rings; never follows a handle found in shared memory
+ *   except through arena_get(), and writes to the arena only to release
+ *   the reply blobs children hand it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -34,6 +41,10 @@
 #include "proctitle.h"
 #include "shm.h"
 #include "sup.h"
+#include "sup_admin.h"
+#include "sup_config.h"
+
+#define SUP_KILL_AFTER 4 /* s between SIGTERM and SIGKILL to children */
 
 typedef struct sup_child {
     pid_t pid;
@@ -43,6 +54,17 @@ typedef struct sup_child {
 
 static sup_child_t children[SHM_MAX_PROCS];
 static int n_children;
+static int admin_fd = -1; /* the admin socket until the loop serves it */
+
+/* The event loop's state. */
+static struct {
+    struct event_base *base;
+    const cfg_t *cfg;
+    int stopping;  /* children were sent SIGTERM */
+    int failed;    /* a child died or could not be started: exit 1 */
+    struct event *ev_kill;  /* SIGKILL to children still alive */
+    struct event *ev_reap;  /* periodic reap (belt and braces) */
+} sup;
 
 /* Opens one listening socket for l.  Returns the fd or -1 (logged). */
 static int open_listener(const cfg_listener_t *l)
@@ -181,7 +203,10 @@ static int spawn(const cfg_t *cfg, shm_t *shm, int role, uint32_t idx,
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     sigprocmask(SIG_SETMASK, old, NULL);
+    if (admin_fd >= 0)
+        close(admin_fd);
     uint32_t n_fe = shm->hdr->n_fe;
     int rc;
     if (role == PROC_FRONTEND) {
@@ -260,6 +285,86 @@ static void signal_all(int sig)
             kill(children[i].pid, sig);
 }
 
+/* ---- the event loop ---------------------------------------------------- */
+
+static void stop_if_done(void)
+{
+    if (sup.stopping && alive() == 0)
+        event_base_loopbreak(sup.base);
+}
+
+/* Begins stopping the broker: SIGTERM to every child, SIGKILL to those
+ * still alive SUP_KILL_AFTER seconds later; the loop ends when all are
+ * reaped. */
+static void sup_stop(void)
+{
+    if (sup.stopping)
+        return;
+    sup.stopping = 1;
+    sup_admin_stop();
+    signal_all(SIGTERM);
+    struct timeval kill_after = {SUP_KILL_AFTER, 0};
+    event_add(sup.ev_kill, &kill_after);
+    stop_if_done();
+}
+
+static void on_kill(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (alive() > 0) {
+        log_err("children still alive after %d s: killing them",
+                SUP_KILL_AFTER);
+        signal_all(SIGKILL);
+    }
+}
+
+static void on_child(void)
+{
+    reap(sup.stopping, &sup.failed);
+    if (sup.failed && !sup.stopping) {
+        log_err("a child process died; stopping the broker (crash "
+                "recovery is not implemented yet)");
+        sup_stop();
+    }
+    stop_if_done();
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    on_child();
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        if (!sup.stopping)
+            log_notice("signal %d received, stopping", (int)sig);
+        sup_stop();
+        break;
+    case SIGHUP: {
+        log_notice("SIGHUP received: reloading the configuration");
+        adm_err_t err;
+        cJSON *res = sup_cfg_reload(sup.cfg, &err);
+        cJSON_Delete(res); /* everything was logged */
+        break;
+    }
+    case SIGCHLD:
+        on_child();
+        break;
+    default:
+        break;
+    }
+}
+
 int sup_run(const cfg_t *cfg)
 {
     static shm_t shm;
@@ -316,9 +421,22 @@ int sup_run(const cfg_t *cfg)
     }
     if (write_pid_file(cfg) < 0 || drop_privileges(cfg) < 0)
         return 1;
+    /* After dropping privileges, so the socket file belongs to the user
+     * the broker runs as (and it can remove it at exit); before the
+     * forks, so a second broker on the same socket stops here. */
+    if (cfg->admin_socket[0]) {
+        admin_fd = sup_admin_open(cfg->admin_socket);
+        if (admin_fd < 0) {
+            if (cfg->pid_file[0])
+                unlink(cfg->pid_file);
+            return 1;
+        }
+    }
     shm.hdr->procs[0].pid = getpid();
     shm.hdr->procs[0].started = (uint64_t)time(NULL);
 
+    /* Signals wait, blocked, until the event loop is there to take them
+     * (children unblock them). */
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -339,39 +457,52 @@ int sup_run(const cfg_t *cfg)
     /* The listeners belong to the frontends now; we keep copies so a
      * respawned frontend can get its slot's sockets back. */
 
-    int stopping = failed;
-    while (!stopping) {
-        struct timespec ts = {1, 0};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
-            log_notice("signal %d received, stopping", sig);
-            stopping = 1;
-        } else if (sig == SIGHUP) {
-            log_notice("SIGHUP received: nothing to reload yet");
-        }
-        reap(0, &failed);
-        if (failed) {
-            log_err("a child process died; stopping the broker (crash "
-                    "recovery is not implemented yet)");
-            stopping = 1;
-        }
-    }
-    signal_all(SIGTERM);
-    time_t deadline = time(NULL) + 4;
-    while (alive() > 0 && time(NULL) < deadline) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        sigtimedwait(&set, NULL, &ts);
-        reap(1, &failed);
-    }
-    if (alive() > 0) {
-        log_err("children still alive after 4 s: killing them");
+    /* The loop is created after the forks: children inherit none of its
+     * descriptors. */
+    signal(SIGPIPE, SIG_IGN); /* a vanished admin client */
+    sup.cfg = cfg;
+    sup.failed = failed;
+    sup.base = event_base_new();
+    if (sup.base == NULL) {
+        log_err("event_base_new() failed");
         signal_all(SIGKILL);
-        while (alive() > 0) {
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            sigtimedwait(&set, NULL, &ts);
-            reap(1, &failed);
-        }
+        return 1;
     }
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+    struct event *ev_sig[4];
+    for (int i = 0; i < 4; i++) {
+        ev_sig[i] = evsignal_new(sup.base, sigs[i], on_signal, NULL);
+        event_add(ev_sig[i], NULL);
+    }
+    sup.ev_kill = evtimer_new(sup.base, on_kill, NULL);
+    sup.ev_reap = event_new(sup.base, -1, EV_PERSIST, on_reap, NULL);
+    struct timeval sec = {1, 0};
+    event_add(sup.ev_reap, &sec);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+
+    sup_admin_env_t env = {.base = sup.base,
+                           .cfg = cfg,
+                           .shm = &shm,
+                           .efd = efd,
+                           .started = shm.hdr->procs[0].started,
+                           .stop = sup_stop};
+    sup_admin_start(&env, admin_fd);
+    admin_fd = -1;
+
+    if (failed)
+        sup_stop();
+    else
+        on_child(); /* a child that died before the loop existed */
+    if (!sup.stopping || alive() > 0)
+        event_base_dispatch(sup.base);
+
+    sup_admin_stop();
+    sup_admin_unlink();
+    for (int i = 0; i < 4; i++)
+        event_free(ev_sig[i]);
+    event_free(sup.ev_kill);
+    event_free(sup.ev_reap);
+    event_base_free(sup.base);
     uint64_t blocks, bytes;
     arena_usage(&shm.arena, &blocks, &bytes);
     log_notice("arena at exit: %llu blocks, %llu bytes in use",
@@ -379,5 +510,5 @@ int sup_run(const cfg_t *cfg)
     if (cfg->pid_file[0])
         unlink(cfg->pid_file);
     log_notice("ringmq version %s terminating", RINGMQ_VERSION);
-    return failed ? 1 : 0;
+    return sup.failed ? 1 : 0;
 }

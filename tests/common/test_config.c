@@ -673,6 +673,50 @@ test_ringmq_keys(void **state)
     bad(&c, "connect_timeout 10 20");
 }
 
+/* admin_socket (issue 6): the default follows the first listener's
+ * port; "none" turns it off; a path longer than sun_path is refused. */
+static void
+test_admin_socket(void **state)
+{
+    cfg_t c;
+    char line[256];
+
+    (void) state;
+    cfg_defaults(&c);
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_string_equal(c.admin_socket, "/tmp/ringmq-1883.sock");
+
+    cfg_defaults(&c);
+    c.cmd_ports[0] = 1999;
+    c.n_cmd_ports = 1;
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_string_equal(c.admin_socket, "/tmp/ringmq-1999.sock");
+
+    cfg_defaults(&c);
+    ok(&c, "listener 1884 127.0.0.1");
+    ok(&c, "listener 1885");
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_string_equal(c.admin_socket, "/tmp/ringmq-1884.sock");
+
+    cfg_defaults(&c);
+    ok(&c, "admin_socket /run/ringmq/admin sock");
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_string_equal(c.admin_socket, "/run/ringmq/admin sock");
+
+    cfg_defaults(&c);
+    ok(&c, "admin_socket none");
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_string_equal(c.admin_socket, "");
+
+    cfg_defaults(&c);
+    bad(&c, "admin_socket");
+    snprintf(line, sizeof(line), "admin_socket /%0107d", 0);
+    bad(&c, line);                       /* 108 characters */
+    snprintf(line, sizeof(line), "admin_socket /%0106d", 0);
+    ok(&c, line);                        /* 107 characters */
+    assert_int_equal(strlen(c.admin_socket), CFG_ADMIN_SOCKET_MAX - 1);
+}
+
 static void
 test_arena_sizes(void **state)
 {
@@ -1512,6 +1556,7 @@ main(void)
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_ringmq_keys),
+        cmocka_unit_test(test_admin_socket),
         cmocka_unit_test(test_arena_sizes),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_per_listener_settings),

@@ -13,6 +13,7 @@ paho-mqtt 1.6 are used; run with /usr/bin/python3.
 
 import asyncio
 import atexit
+import json
 import os
 import queue
 import re
@@ -149,6 +150,7 @@ class Broker:
         self._logf = None
         self.exit_code = None
         self.start_pids = set()
+        self.admin_socket = None  # ringmq: the admin socket (in self.dir)
 
     # -- lifecycle
     def config_text(self):
@@ -188,6 +190,12 @@ class Broker:
         _note_for_runner("dir", self.dir)
         self.conf_path = os.path.join(self.dir, "broker.conf")
         self.log_path = os.path.join(self.dir, "broker.log")
+        if IS_RINGMQ and "admin_socket" not in self.ringmq_options:
+            # In the temp dir: brokers of parallel tests never share one.
+            self.ringmq_options["admin_socket"] = os.path.join(self.dir,
+                                                               "admin.sock")
+        if IS_RINGMQ:
+            self.admin_socket = self.ringmq_options["admin_socket"]
         last_err = None
         for _attempt in range(3):
             self.port = free_port()
@@ -1284,6 +1292,105 @@ class AsyncClient:
             except ConnectionError:
                 pass
             self.writer.close()
+
+
+# ------------------------------------------------------------ admin socket
+
+class AdminClient:
+    """A client of ringmq's admin socket (docs/admin.md): one JSON object
+    per line each way."""
+
+    def __init__(self, path, timeout=10.0):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 1
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_line(self, timeout=10.0):
+        """The next response line as a dict; raises Closed on EOF."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail("admin socket %s: no response within %.0f s"
+                     % (self.path, timeout))
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            if not data:
+                raise Closed()
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line.decode("utf-8"))
+
+    def request(self, cmd, **args):
+        """Sends {"cmd": cmd, "id": N, **args}; returns the response
+        (a dict with id, ok and result or error)."""
+        rid = self.next_id
+        self.next_id += 1
+        req = dict(args, cmd=cmd, id=rid)
+        self.send_raw(json.dumps(req).encode() + b"\n")
+        resp = self.read_line()
+        check_eq(resp.get("id"), rid, "admin response id for %s" % cmd)
+        return resp
+
+    def call(self, cmd, **args):
+        """request() that must succeed; returns the result."""
+        resp = self.request(cmd, **args)
+        if not resp.get("ok"):
+            fail("admin %s %r failed: %r" % (cmd, args, resp.get("error")))
+        return resp["result"]
+
+    def error(self, cmd, **args):
+        """request() that must fail; returns the error code."""
+        resp = self.request(cmd, **args)
+        if resp.get("ok") is not False:
+            fail("admin %s %r should fail: %r" % (cmd, args, resp))
+        return resp["error"]["code"]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def admin(b):
+    """An AdminClient connected to broker b (ringmq only)."""
+    if b.admin_socket is None:
+        fail("this broker has no admin socket")
+    return AdminClient(b.admin_socket)
+
+
+def ringmqctl_bin():
+    """bin/ringmqctl next to the broker binary under test."""
+    b = os.environ.get("RINGMQ_BIN", "bin/ringmq")
+    if not os.path.isabs(b):
+        cand = os.path.abspath(b)
+        b = cand if os.path.exists(cand) else os.path.join(REPO, b)
+    return os.path.join(os.path.dirname(b), "ringmqctl")
+
+
+def ringmqctl(args, timeout=15.0):
+    """Runs ringmqctl ARGS; returns (exit status, stdout, stderr) as
+    text."""
+    cmd = [ringmqctl_bin()] + list(args)
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        fail("%s did not finish within %.0f s" % (" ".join(cmd), timeout))
+    return (p.returncode, p.stdout.decode("utf-8", "replace"),
+            p.stderr.decode("utf-8", "replace"))
 
 
 def elapsed_since(t0):
