@@ -281,15 +281,22 @@ typedef struct sub_list {
     uint32_t n;
 } sub_list_t;
 
-static int sub_add(void *arg, const char *filter, uint16_t len, uint8_t qos)
+/* {"filter": ..., "qos": ...} for one subscription (the filter made safe
+ * for JSON). */
+static cJSON *sub_json(const char *filter, uint16_t len, uint8_t qos)
 {
-    sub_list_t *l = arg;
     char buf[65536];
     adm_utf8_sanitize(filter, len, buf, sizeof(buf));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "filter", buf);
     cJSON_AddNumberToObject(o, "qos", qos);
-    cJSON_AddItemToArray(l->items, o);
+    return o;
+}
+
+static int sub_add(void *arg, const char *filter, uint16_t len, uint8_t qos)
+{
+    sub_list_t *l = arg;
+    cJSON_AddItemToArray(l->items, sub_json(filter, len, qos));
     l->n++;
     return 0;
 }
@@ -418,12 +425,8 @@ static int sub_page_add(void *arg, const char *filter, uint16_t len,
         return 0;
     if (p->total++ < p->offset || p->n >= p->limit)
         return 0;
-    char buf[65536];
-    adm_utf8_sanitize(filter, len, buf, sizeof(buf));
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = sub_json(filter, len, qos);
     cJSON_AddStringToObject(o, "client_id", p->client_id);
-    cJSON_AddStringToObject(o, "filter", buf);
-    cJSON_AddNumberToObject(o, "qos", qos);
     cJSON_AddItemToArray(p->items, o);
     p->n++;
     return 0;

@@ -96,32 +96,41 @@ def test_max_inflight_pubcomp_releases_one_qos2():
                  [(PUBLISH, b"%d" % WINDOW)], "packets after PUBCOMP")
 
 
+def _offline_backlog(b, cid, topic, payloads):
+    """A persistent subscriber cid goes away; payloads are published to
+    topic at QoS 1; returns what cid receives (and acknowledges) when it
+    comes back, then checks the session still delivers."""
+    c = raw_client(b.port, cid, clean=False)
+    c.subscribe([(topic, 1)])
+    c.disconnect()
+    c.close()
+    time.sleep(0.3)
+    pub = raw_client(b.port, cid + "-pub")
+    for payload in payloads:
+        pub.publish(topic, payload, qos=1)
+    c = raw_client(b.port, cid, clean=False)
+    got = []
+    while True:
+        p = c.read(1.0)
+        if p is None:
+            break
+        check_eq(p.type, PUBLISH, "packet on resume")
+        c.ack(p)
+        got.append(p.payload)
+    # The session works on afterwards.
+    pub.publish(topic, b"live", qos=1)
+    check_eq(c.recv_publish().payload, b"live", "live message")
+    return got
+
+
 def test_max_queued_messages_offline_session():
     """An offline session with max_queued_messages 10 keeps the first 10 of
     30 QoS 1 messages, in order, and drops the rest (ringmq's documented
     rule; Mosquitto 2.0.11 does the same)."""
     with Broker({"max_queued_messages": 10}) as b:
-        c = raw_client(b.port, "mq", clean=False)
-        c.subscribe([("mq/t", 1)])
-        c.disconnect()
-        c.close()
-        time.sleep(0.3)
-        pub = raw_client(b.port, "mq-pub")
-        for i in range(30):
-            pub.publish("mq/t", b"%d" % i, qos=1)
-        c = raw_client(b.port, "mq", clean=False)
-        got = []
-        while True:
-            p = c.read(1.0)
-            if p is None:
-                break
-            check_eq(p.type, PUBLISH, "packet on resume")
-            c.ack(p)
-            got.append(p.payload)
+        got = _offline_backlog(b, "mq", "mq/t",
+                               [b"%d" % i for i in range(30)])
         check_eq(got, [b"%d" % i for i in range(10)], "queued messages")
-        # The session works on afterwards.
-        pub.publish("mq/t", b"live", qos=1)
-        check_eq(c.recv_publish().payload, b"live", "live message")
 
 
 def test_max_queued_bytes_offline_session():
@@ -131,28 +140,10 @@ def test_max_queued_bytes_offline_session():
     the fourth in), in order, and drops the rest."""
     with Broker({"max_queued_bytes": 1000,
                  "max_queued_messages": 100}) as b:
-        c = raw_client(b.port, "mqb", clean=False)
-        c.subscribe([("mqb/t", 1)])
-        c.disconnect()
-        c.close()
-        time.sleep(0.3)
-        pub = raw_client(b.port, "mqb-pub")
-        for i in range(10):
-            pub.publish("mqb/t", (b"%d" % i) * 300, qos=1)
-        c = raw_client(b.port, "mqb", clean=False)
-        got = []
-        while True:
-            p = c.read(1.0)
-            if p is None:
-                break
-            check_eq(p.type, PUBLISH, "packet on resume")
-            c.ack(p)
-            got.append(p.payload)
+        got = _offline_backlog(b, "mqb", "mqb/t",
+                               [(b"%d" % i) * 300 for i in range(10)])
         check_eq(got, [(b"%d" % i) * 300 for i in range(4)],
                  "queued messages")
-        # Room again once the queue drained.
-        pub.publish("mqb/t", b"live", qos=1)
-        check_eq(c.recv_publish().payload, b"live", "live message")
 
 
 def _publish_of_size(topic, size, **kw):
