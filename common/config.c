@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,19 @@ typedef struct cfg_line {
 
 typedef int (*cfg_handler_pt)(cfg_t *c, const cfg_line_t *l);
 
+/* A key: either a handler, or (handler NULL) a plain unsigned number in
+ * [min, max] stored in the cfg_t field at off, of size bytes. */
 typedef struct cfg_key {
     const char *name;
     cfg_handler_pt handler;
+    uint64_t min, max;
+    size_t off;
+    size_t size;
 } cfg_key_t;
+
+#define CFG_UINT(name, field, lo, hi)                                       \
+    { name, NULL, lo, hi, offsetof(cfg_t, field),                           \
+      sizeof(((cfg_t *) 0)->field) }
 
 /* How the value of an accepted-and-ignored key is checked. */
 typedef enum cfg_arg {
@@ -85,10 +95,6 @@ static int cfg_key_bind_address(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_allow_anonymous(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_inflight(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_max_queued(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_max_packet_size(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_max_queued_bytes(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_message_size_limit(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_max_keepalive(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_retain_available(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_expiration(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_log_dest(cfg_t *c, const cfg_line_t *l);
@@ -98,12 +104,8 @@ static int cfg_key_user(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_per_listener(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_protocol(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_include_dir(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_frontends(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_fanout_workers(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_max_clients(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_arena_size(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_ingest_ring(cfg_t *c, const cfg_line_t *l);
-static int cfg_key_connect_timeout(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_admin_socket(cfg_t *c, const cfg_line_t *l);
 
 static const cfg_key_t cfg_keys[] = {
@@ -113,10 +115,10 @@ static const cfg_key_t cfg_keys[] = {
     { "allow_anonymous", cfg_key_allow_anonymous },
     { "max_inflight_messages", cfg_key_max_inflight },
     { "max_queued_messages", cfg_key_max_queued },
-    { "max_queued_bytes", cfg_key_max_queued_bytes },
-    { "max_packet_size", cfg_key_max_packet_size },
-    { "message_size_limit", cfg_key_message_size_limit },
-    { "max_keepalive", cfg_key_max_keepalive },
+    CFG_UINT("max_queued_bytes", max_queued_bytes, 0, UINT64_MAX / 2),
+    CFG_UINT("max_packet_size", max_packet_size, CFG_PACKET_MIN, CFG_PACKET_MAX),
+    CFG_UINT("message_size_limit", message_size_limit, 0, CFG_PAYLOAD_MAX),
+    CFG_UINT("max_keepalive", max_keepalive, 0, 65535),
     { "retain_available", cfg_key_retain_available },
     { "persistent_client_expiration", cfg_key_expiration },
     { "log_dest", cfg_key_log_dest },
@@ -126,12 +128,12 @@ static const cfg_key_t cfg_keys[] = {
     { "per_listener_settings", cfg_key_per_listener },
     { "protocol", cfg_key_protocol },
     { "include_dir", cfg_key_include_dir },
-    { "frontends", cfg_key_frontends },
-    { "fanout_workers", cfg_key_fanout_workers },
-    { "max_clients", cfg_key_max_clients },
+    CFG_UINT("frontends", frontends, 1, CFG_WORKERS_MAX),
+    CFG_UINT("fanout_workers", fanout_workers, 1, CFG_WORKERS_MAX),
+    CFG_UINT("max_clients", max_clients, CFG_CLIENTS_MIN, CFG_CLIENTS_MAX),
     { "arena_size", cfg_key_arena_size },
     { "ingest_ring_size", cfg_key_ingest_ring },
-    { "connect_timeout", cfg_key_connect_timeout },
+    CFG_UINT("connect_timeout", connect_timeout, 1, CFG_TIMEOUT_MAX),
     { "admin_socket", cfg_key_admin_socket },
 };
 
@@ -428,6 +430,37 @@ cfg_rest_string(const cfg_line_t *l, const char *s, char *dst, size_t size)
 
 /* ---- Mosquitto keys ---------------------------------------------------- */
 
+/* A plain unsigned key of the table: range-checked, stored by size. */
+static int
+cfg_key_uint(cfg_t *c, const cfg_line_t *l, const cfg_key_t *k)
+{
+    uint64_t v;
+    uint8_t *field = (uint8_t *) c + k->off;
+
+    if (cfg_one_uint(l, k->min, k->max, &v) < 0) {
+        return -1;
+    }
+    switch (k->size) {
+    case sizeof(uint16_t): {
+        uint16_t x = (uint16_t) v;
+        memcpy(field, &x, sizeof(x));
+        break;
+    }
+    case sizeof(uint32_t): {
+        uint32_t x = (uint32_t) v;
+        memcpy(field, &x, sizeof(x));
+        break;
+    }
+    case sizeof(uint64_t):
+        memcpy(field, &v, sizeof(v));
+        break;
+    default:
+        return cfg_error(l, "%s: internal error: field of %zu bytes", l->key,
+                         k->size);
+    }
+    return 0;
+}
+
 static int
 cfg_key_listener(cfg_t *c, const cfg_line_t *l)
 {
@@ -529,54 +562,6 @@ cfg_key_max_queued(cfg_t *c, const cfg_line_t *l)
         return -1;
     }
     c->max_queued_messages = v == 0 ? CFG_QUEUED_MAX : (uint32_t) v;
-    return 0;
-}
-
-static int
-cfg_key_max_packet_size(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, CFG_PACKET_MIN, CFG_PACKET_MAX, &v) < 0) {
-        return -1;
-    }
-    c->max_packet_size = (uint32_t) v;
-    return 0;
-}
-
-static int
-cfg_key_max_queued_bytes(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 0, UINT64_MAX / 2, &v) < 0) {
-        return -1;
-    }
-    c->max_queued_bytes = v;
-    return 0;
-}
-
-static int
-cfg_key_message_size_limit(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 0, CFG_PAYLOAD_MAX, &v) < 0) {
-        return -1;
-    }
-    c->message_size_limit = (uint32_t) v;
-    return 0;
-}
-
-static int
-cfg_key_max_keepalive(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 0, 65535, &v) < 0) {
-        return -1;
-    }
-    c->max_keepalive = (uint16_t) v;
     return 0;
 }
 
@@ -819,42 +804,6 @@ cfg_key_include_dir(cfg_t *c, const cfg_line_t *l)
 
 /* ---- ringmq keys ------------------------------------------------------- */
 
-static int
-cfg_key_frontends(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 1, CFG_WORKERS_MAX, &v) < 0) {
-        return -1;
-    }
-    c->frontends = (int) v;
-    return 0;
-}
-
-static int
-cfg_key_fanout_workers(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 1, CFG_WORKERS_MAX, &v) < 0) {
-        return -1;
-    }
-    c->fanout_workers = (int) v;
-    return 0;
-}
-
-static int
-cfg_key_max_clients(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, CFG_CLIENTS_MIN, CFG_CLIENTS_MAX, &v) < 0) {
-        return -1;
-    }
-    c->max_clients = (uint32_t) v;
-    return 0;
-}
-
 /* A byte count with an optional k, M or G suffix (powers of 1024). */
 static int
 cfg_key_arena_size(cfg_t *c, const cfg_line_t *l)
@@ -922,18 +871,6 @@ cfg_key_ingest_ring(cfg_t *c, const cfg_line_t *l)
                          (unsigned long long) v);
     }
     c->ingest_ring_size = (uint32_t) v;
-    return 0;
-}
-
-static int
-cfg_key_connect_timeout(cfg_t *c, const cfg_line_t *l)
-{
-    uint64_t v;
-
-    if (cfg_one_uint(l, 1, CFG_TIMEOUT_MAX, &v) < 0) {
-        return -1;
-    }
-    c->connect_timeout = (uint32_t) v;
     return 0;
 }
 
@@ -1026,7 +963,8 @@ cfg_dispatch(cfg_t *c, const cfg_line_t *l)
 
     for (i = 0; i < CFG_NELTS(cfg_keys); i++) {
         if (strcmp(l->key, cfg_keys[i].name) == 0) {
-            return cfg_keys[i].handler(c, l);
+            return cfg_keys[i].handler ? cfg_keys[i].handler(c, l)
+                                       : cfg_key_uint(c, l, &cfg_keys[i]);
         }
     }
     for (i = 0; i < CFG_NELTS(cfg_ignored); i++) {
