@@ -28,6 +28,16 @@
 
 static volatile sig_atomic_t fo_stop;
 
+/* A spin-wait hint to the CPU. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static void on_term(int sig)
 {
     (void)sig;
@@ -265,7 +275,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
         fo_flush_notify(&fo);
         if (n == 0) {
             if (++idle < 64) {
-                __builtin_ia32_pause();
+                cpu_relax();
                 continue;
             }
             idle = 0;
