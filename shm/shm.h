@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 1
+#define SHM_LAYOUT_VERSION 2
 #define SHM_MAX_PROCS 128
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
 #define SHM_CTL_CAP 64 /* control ring records per slot */
