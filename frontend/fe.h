@@ -66,8 +66,8 @@ typedef struct fe_conn {
     bool disconnecting;    /* DISCONNECT received: close cleanly */
     bool discard_session;  /* on close, free even a persistent session */
     uint32_t pending_acks;
-    time_t accepted_at;
-    time_t last_rx;
+    uint64_t accepted_ms; /* fe_clock_ms() at accept */
+    uint64_t last_rx_ms;  /* fe_clock_ms() at the last byte read */
 } fe_conn_t;
 
 typedef struct fe_backlog {
@@ -107,6 +107,15 @@ typedef struct fe {
 } fe_t;
 
 extern fe_t *fe;
+
+/* Milliseconds of a monotonic clock (coarse: a few ms resolution, no
+ * system call): timeouts count from it, never early. */
+static inline uint64_t fe_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Process entry: runs frontend idx until SIGTERM.  Returns the exit code. */
 int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,

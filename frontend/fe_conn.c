@@ -54,10 +54,7 @@ static fe_conn_t *conn_new(int fd)
     c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
     c->in_cap = FE_IN_INITIAL;
     c->in = mem_alloc(c->in_cap);
-    /* A fresh clock: fe->now is only refreshed once a second, and the
-     * connect timeout counts from here. */
-    fe->now = time(NULL);
-    c->accepted_at = c->last_rx = fe->now;
+    c->accepted_ms = c->last_rx_ms = fe_clock_ms();
     peer_name(fd, c->peer, sizeof(c->peer));
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(fe->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
@@ -561,7 +558,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             break;
         }
         c->in_len += (size_t)n;
-        c->last_rx = fe->now;
+        c->last_rx_ms = fe_clock_ms();
         fe->proc->bytes_in += (uint64_t)n;
         if (fe_process_input(c) < 0) {
             fe_flush_dirty();

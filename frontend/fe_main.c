@@ -95,18 +95,21 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     fe->now = time(NULL);
+    uint64_t now_ms = fe_clock_ms();
     for (uint32_t id = 0; id < fe->conns_cap; id++) {
         fe_conn_t *c = fe->conns[id];
         if (c == NULL)
             continue;
         if (c->state == C_NEW &&
-            fe->now - c->accepted_at >= (time_t)fe->cfg->connect_timeout) {
+            now_ms - c->accepted_ms >=
+                (uint64_t)fe->cfg->connect_timeout * 1000) {
             fe_close(c, false, "no CONNECT within connect_timeout");
             continue;
         }
         if (c->state == C_CONNECTING &&
-            fe->now - c->accepted_at >= (time_t)fe->cfg->connect_timeout +
-                                            FE_CONNECTING_GRACE) {
+            now_ms - c->accepted_ms >=
+                ((uint64_t)fe->cfg->connect_timeout + FE_CONNECTING_GRACE) *
+                    1000) {
             /* The owner has not answered (a takeover that cannot finish);
              * its late answer finds no connection and detaches. */
             fe_close(c, false, "session owner did not answer in time");
@@ -117,7 +120,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
          * idle; one paused because it does not read its own output is. */
         if (c->state == C_ACTIVE && c->keepalive &&
             !(c->paused && c->iov_n == 0) &&
-            (fe->now - c->last_rx) * 2 >= (time_t)c->keepalive * 3) {
+            (now_ms - c->last_rx_ms) * 2 >= (uint64_t)c->keepalive * 3000) {
             fe_close(c, false, "keepalive timeout");
             continue;
         }
