@@ -27,6 +27,7 @@
 #include "arena.h"
 #include "log.h"
 #include "ring.h"
+#include "shm_test_wait.h"
 
 /* ---- helpers ---- */
 
@@ -1920,25 +1921,6 @@ static uint64_t
 msg_sum(const msg_t *m)
 {
     return (m->seq * 0x9e3779b97f4a7c15ull) ^ m->h ^ (m->len << 40);
-}
-
-/* Waiting for another process: spin, then yield, then nap (20 us), so
- * that a busy neighbour on the same CPU does not get a whole time slice
- * per round trip. */
-static void
-backoff(unsigned *n)
-{
-    unsigned k = (*n)++;
-
-    if (k < 64) {
-        return;
-    }
-    if (k < 64 + 8) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = {0, 20000};
-    nanosleep(&ts, NULL);
 }
 
 static uint64_t

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "shm_test_wait.h"
 
 /* ---- helpers ---- */
 
@@ -538,29 +539,6 @@ test_small_records(void **state)
 }
 
 /* ---- two processes ---- */
-
-/*
- * Waiting for the other side: spin a little, then yield, then sleep in
- * short naps.  On an idle machine the two sides run on their own CPUs and
- * never get past the spin; when they share a CPU with a busy neighbour,
- * sched_yield() alone would hand that neighbour a whole time slice per
- * round trip, while a nap lets the other side run at once.
- */
-static void
-backoff(unsigned *n)
-{
-    unsigned k = (*n)++;
-
-    if (k < 64) {
-        return;
-    }
-    if (k < 64 + 8) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = {0, 20000};
-    nanosleep(&ts, NULL);
-}
 
 enum {
     CHILD_OK = 0,
