@@ -671,6 +671,18 @@ class RawClient:
             return self.stash.pop(0)
         return self._read_wire(timeout)
 
+    def read_until_quiet(self, quiet=1.0, ack=False):
+        """Every packet until none came for quiet seconds; with ack, each
+        PUBLISH is acknowledged as it arrives (so a window can move on)."""
+        got = []
+        while True:
+            p = self.read(quiet)
+            if p is None:
+                return got
+            if ack and p.type == PUBLISH:
+                self.ack(p)
+            got.append(p)
+
     def _read_wire(self, timeout=None):
         deadline = time.monotonic() + (self.timeout if timeout is None
                                        else timeout)

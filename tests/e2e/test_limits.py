@@ -21,13 +21,9 @@ def _fill_window(b, qos, n=12):
     pub = raw_client(b.port, "win-pub")
     for i in range(n):
         pub.publish("win/t", b"%d" % i, qos=qos)
-    got = []
-    while True:
-        p = sub.read(1.0)
-        if p is None:
-            break
+    got = sub.read_until_quiet(1.0)
+    for p in got:
         check_eq(p.type, PUBLISH, "packet to a subscriber that never acks")
-        got.append(p)
     return sub, pub, got
 
 
@@ -52,12 +48,7 @@ def test_max_inflight_ack_releases_one_qos1():
         nxt = WINDOW
         for k in range(3):
             sub.send(enc_ack(PUBACK, got[k].pid))
-            more = []
-            while True:
-                p = sub.read(0.7)
-                if p is None:
-                    break
-                more.append(p)
+            more = sub.read_until_quiet(0.7)
             check_eq([(p.type, p.payload) for p in more],
                      [(PUBLISH, b"%d" % nxt)],
                      "packets after PUBACK %d" % (k + 1))
@@ -86,12 +77,7 @@ def test_max_inflight_pubcomp_releases_one_qos2():
         sub.send(enc_ack(PUBREC, got[0].pid))
         sub.expect(PUBREL)
         sub.send(enc_ack(PUBCOMP, got[0].pid))
-        more = []
-        while True:
-            p = sub.read(0.7)
-            if p is None:
-                break
-            more.append(p)
+        more = sub.read_until_quiet(0.7)
         check_eq([(p.type, p.payload) for p in more],
                  [(PUBLISH, b"%d" % WINDOW)], "packets after PUBCOMP")
 
@@ -110,12 +96,8 @@ def _offline_backlog(b, cid, topic, payloads):
         pub.publish(topic, payload, qos=1)
     c = raw_client(b.port, cid, clean=False)
     got = []
-    while True:
-        p = c.read(1.0)
-        if p is None:
-            break
+    for p in c.read_until_quiet(1.0, ack=True):
         check_eq(p.type, PUBLISH, "packet on resume")
-        c.ack(p)
         got.append(p.payload)
     # The session works on afterwards.
     pub.publish(topic, b"live", qos=1)
