@@ -105,6 +105,12 @@ log_setup(unsigned types, unsigned dests, const char *file)
     return 0;
 }
 
+int
+log_fd(void)
+{
+    return log_file_fd;
+}
+
 void
 log_set_role(const char *role)
 {

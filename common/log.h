@@ -32,6 +32,9 @@
  */
 int log_setup(unsigned types, unsigned dests, const char *file);
 
+/* The descriptor of the log file, or -1 (a forked child keeps it). */
+int log_fd(void);
+
 /* Sets the role tag printed after the timestamp, e.g. "frontend 1". */
 void log_set_role(const char *role);
 

@@ -6,18 +6,13 @@
 #ifndef RINGMQ_FO_H
 #define RINGMQ_FO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "fo_index.h"
 #include "shm.h"
 #include "strmap.h"
-
-/* One retained message in fo_t.retained (the map's value points at it). */
-typedef struct fo_ret {
-    arena_h h;
-    uint8_t qos;
-} fo_ret_t;
 
 typedef struct fo_match {
     uint32_t slot;
@@ -38,11 +33,13 @@ typedef struct fo {
     fo_index_t *ix;
     strmap_t ids;        /* client id -> slot */
     strmap_t subs;       /* [u32 slot][filter] -> subscription record */
-    strmap_t retained;   /* topic -> arena handle (qos in top bits? no:
-                            see fo_publish.c) */
+    strmap_t retained;   /* topic -> fo_ret_rec_t handle (fo_retain.c) */
     uint32_t *free_slots; /* stack of free owned slots */
     uint32_t n_free;
-    ing_rec_t *pending;  /* per owned slot: takeover waiting, type 0 none */
+    bool redo[SHM_MAX_PROCS]; /* per ingest ring: its first record after a
+                                 start may have been half handled */
+    arena_h after[4];    /* releases due once the record is consumed */
+    uint32_t n_after;
 
     /* dedup scratch, sized for every owned slot */
     uint32_t *stamp;     /* per slot / n_fo */
@@ -59,17 +56,49 @@ typedef struct fo {
 int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd);
 
 /* fo_session.c */
-void fo_on_connect(fo_t *fo, const ing_rec_t *r);
+/* redo: the record is the first of its ring after a start and may have
+ * been half handled by the previous incarnation (guards apply). */
+void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo);
 void fo_on_detach(fo_t *fo, const ing_rec_t *r);
-void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe);
+void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
+                     bool redo);
 void fo_expire_sessions(fo_t *fo);
+/* Answers a frontend's start-up barrier (REP_SYNC). */
+void fo_on_sync(fo_t *fo, const ing_rec_t *r);
 
 /* fo_publish.c */
-void fo_on_publish(fo_t *fo, const ing_rec_t *r);
+void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo);
 /* Queues retained messages matching filter to slot at most at qos. */
 void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
                       uint16_t flen, uint8_t qos);
-void fo_retained_free(fo_t *fo);
+
+/* fo_retain.c: the retained store (see the file's comment). */
+/* Stores msg (the store takes its own reference) as the retained message
+ * of topic at qos, or with clear set forgets the topic's message.  A
+ * worker arena that is full is logged and the message not stored. */
+void fo_ret_set(fo_t *fo, const char *topic, uint16_t tlen, arena_h msg,
+                uint8_t qos, int clear);
+/* The message and QoS of map entry e.  Returns 0, or -1 when stale. */
+int fo_ret_at(fo_t *fo, const strmap_ent_t *e, arena_h *msg, uint8_t *qos);
+/* Rebuilds the topic map from the shm chain (worker start). */
+void fo_ret_rebuild(fo_t *fo);
+/* Releases every retained message (clean stop). */
+void fo_ret_free(fo_t *fo);
+
+/* Releases h once the record being handled is consumed (an ingest
+ * record's references must outlive its consumption: a worker killed
+ * before the consume redoes the record with them). */
+static inline void fo_release_after(struct fo *fo, arena_h h)
+{
+    if (h)
+        fo->after[fo->n_after++] = h;
+}
+
+/* fo_recover.c: at start, rebuilds the private state from shm. */
+void fo_recover(fo_t *fo);
+/* fo_session.c: frees a session (wipe, id, will; slot back on the free
+ * stack).  The caller holds the role (no frontend attached). */
+void fo_free_slot(fo_t *fo, uint32_t slot);
 
 /* fo_main.c: output ring helpers */
 /* Pushes a delivery of a message of `bytes` bytes to slot's data ring (the
@@ -82,6 +111,8 @@ void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec);
  * (max_queued_messages and max_queued_bytes); when there is none the drop
  * is counted (and logged now and then). */
 int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes);
+/* Remembers slot for the end-of-batch notification of its host. */
+void fo_touch(fo_t *fo, uint32_t slot);
 /* Notifies host frontends of every slot pushed to since the last call and
  * writes the eventfds of sleeping frontends. */
 void fo_flush_notify(fo_t *fo);

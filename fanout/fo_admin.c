@@ -20,16 +20,11 @@
 #include "mem.h"
 #include "topic.h"
 
-static fo_ret_t *ret_of(const strmap_ent_t *e)
-{
-    return (fo_ret_t *)(uintptr_t)e->val;
-}
-
-/* Payload bytes of retained message r (0 when its handle went stale). */
-static uint32_t ret_payload_len(fo_t *fo, const fo_ret_t *r)
+/* Payload bytes of retained message h (0 when its handle went stale). */
+static uint32_t ret_payload_len(fo_t *fo, arena_h h)
 {
     uint32_t len;
-    const uint8_t *m = arena_get(&fo->shm->arena, r->h, &len);
+    const uint8_t *m = arena_get(&fo->shm->arena, h, &len);
     if (m == NULL || len < 2u + msg_topic_len(m))
         return 0;
     return msg_payload_len(m, len);
@@ -81,10 +76,12 @@ static int ret_list(fo_t *fo, shm_mbox_t *m, arena_h *reply)
             continue;
         if (at + sizeof(shm_ret_ent_t) + e->len > bytes)
             break; /* cannot happen: the first pass sized the page */
-        fo_ret_t *r = ret_of(e);
-        shm_ret_ent_t ent = {.qos = r->qos,
+        arena_h rh = 0;
+        uint8_t rq = 0;
+        fo_ret_at(fo, e, &rh, &rq);
+        shm_ret_ent_t ent = {.qos = rq,
                              .topic_len = (uint16_t)e->len,
-                             .payload_len = ret_payload_len(fo, r)};
+                             .payload_len = ret_payload_len(fo, rh)};
         memcpy(out + at, &ent, sizeof(ent));
         memcpy(out + at + sizeof(ent), e->key, e->len);
         at += sizeof(ent) + e->len;
@@ -108,13 +105,15 @@ static int ret_get(fo_t *fo, shm_mbox_t *m, arena_h *reply, uint32_t *aux)
     strmap_ent_t *e = strmap_get(&fo->retained, m->arg, m->arg_len);
     if (e == NULL)
         return MBOX_NOT_FOUND;
-    fo_ret_t *r = ret_of(e);
-    if (arena_get(&fo->shm->arena, r->h, NULL) == NULL)
+    arena_h rh;
+    uint8_t rq;
+    if (fo_ret_at(fo, e, &rh, &rq) < 0 ||
+        arena_get(&fo->shm->arena, rh, NULL) == NULL)
         return MBOX_NOT_FOUND;
     /* The supervisor releases this reference after copying. */
-    arena_ref_add(&fo->shm->arena, r->h, 1);
-    *reply = r->h;
-    *aux = r->qos;
+    arena_ref_add(&fo->shm->arena, rh, 1);
+    *reply = rh;
+    *aux = rq;
     return MBOX_OK;
 }
 
@@ -126,10 +125,7 @@ static int ret_del(fo_t *fo, shm_mbox_t *m)
     strmap_ent_t *e = strmap_get(&fo->retained, m->arg, m->arg_len);
     if (e == NULL)
         return MBOX_NOT_FOUND;
-    fo_ret_t *r = ret_of(e);
-    arena_release(&fo->shm->arena, r->h);
-    mem_free(r);
-    strmap_del(&fo->retained, m->arg, m->arg_len);
+    fo_ret_set(fo, m->arg, (uint16_t)m->arg_len, 0, 0, 1);
     log_notice("retained message on %.*s deleted by the administrator",
                (int)m->arg_len, m->arg);
     return MBOX_OK;

@@ -6,8 +6,9 @@
  *   Owns: its proc_t; the producer side of the reply and notify rings it
  *   writes; the producer side and the owner-written fields of the slots it
  *   owns (slot % n_fo == idx); its arena partition (subscription records).
- *   Private: subscription index, client-id map, retained store -- all
- *   derived state that a restarted worker rebuilds.
+ *   Private: subscription index, client-id map, the retained store's
+ *   topic map -- all derived state that a restarted worker rebuilds from
+ *   shm (fo_recover.c).
  *   Reads: the ingest rings addressed to it; arena blocks it holds
  *   references to.
  *   Never touches: sockets, other workers' slots, frontends' partitions
@@ -71,7 +72,7 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes)
     return 0;
 }
 
-static void touched(fo_t *fo, uint32_t slot)
+void fo_touch(fo_t *fo, uint32_t slot)
 {
     fo->notify[fo->n_notify++] = slot;
     if (fo->n_notify >= fo->shm->hdr->max_clients / fo->n_fo + 1)
@@ -85,7 +86,7 @@ void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec, uint32_t bytes)
     /* fo_has_room() was asked first: there is room. */
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);
-    touched(fo, slot);
+    fo_touch(fo, slot);
 }
 
 void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec)
@@ -103,7 +104,7 @@ void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec)
     }
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);
-    touched(fo, slot);
+    fo_touch(fo, slot);
 }
 
 void fo_flush_notify(fo_t *fo)
@@ -154,23 +155,26 @@ void fo_flush_notify(fo_t *fo)
     }
 }
 
-static void handle(fo_t *fo, const ing_rec_t *r)
+static void handle(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     switch (r->type) {
     case ING_PUBLISH:
-        fo_on_publish(fo, r);
+        fo_on_publish(fo, r, redo);
         break;
     case ING_CONNECT:
-        fo_on_connect(fo, r);
+        fo_on_connect(fo, r, redo);
         break;
     case ING_DETACH:
         fo_on_detach(fo, r);
         break;
     case ING_SUBSCRIBE:
-        fo_on_subscribe(fo, r, 0);
+        fo_on_subscribe(fo, r, 0, redo);
         break;
     case ING_UNSUBSCRIBE:
-        fo_on_subscribe(fo, r, 1);
+        fo_on_subscribe(fo, r, 1, redo);
+        break;
+    case ING_SYNC:
+        fo_on_sync(fo, r);
         break;
     default:
         log_err("ingest record of unknown type %u from frontend %u ignored",
@@ -187,18 +191,27 @@ static uint32_t poll_rings(fo_t *fo)
         uint32_t n = ring_count(r);
         if (n > 256)
             n = 256;
+        /* One record at a time: handled, consumed, then the references
+         * it held are released.  A worker killed at any point leaves the
+         * record in the ring with its references; the next incarnation
+         * redoes it (fo->redo) and the handlers skip what was done. */
         for (uint32_t i = 0; i < n; i++) {
             ing_rec_t rec;
-            memcpy(&rec, ring_peek(r, i), sizeof(rec));
+            memcpy(&rec, ring_peek(r, 0), sizeof(rec));
             if (rec.fe != f) {
                 log_err("ingest record claims frontend %u on ring of %u",
                         rec.fe, f);
                 rec.fe = (uint8_t)f;
             }
-            handle(fo, &rec);
+            bool redo = fo->redo[f];
+            fo->redo[f] = false;
+            fo->n_after = 0;
+            handle(fo, &rec, redo);
+            ring_consume(r, 1);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST); /* consumed first */
+            for (uint32_t k = 0; k < fo->n_after; k++)
+                arena_release(&fo->shm->arena, fo->after[k]);
         }
-        if (n)
-            ring_consume(r, n);
         total += n;
     }
     return total;
@@ -248,15 +261,10 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
 
     uint32_t owned = shm->hdr->max_clients / fo.n_fo + 1;
     fo.free_slots = mem_calloc(owned, sizeof(uint32_t));
-    fo.pending = mem_calloc(owned, sizeof(ing_rec_t));
     fo.stamp = mem_calloc(owned, sizeof(uint32_t));
     fo.pos = mem_calloc(owned, sizeof(uint32_t));
     fo.match = mem_calloc(owned, sizeof(fo_match_t));
     fo.notify = mem_calloc(owned + 1, sizeof(uint32_t));
-    /* Free slots, lowest first on top of the stack. */
-    for (int64_t s = shm->hdr->max_clients - 1; s >= 0; s--)
-        if ((uint32_t)s % fo.n_fo == idx)
-            fo.free_slots[fo.n_free++] = (uint32_t)s;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -265,7 +273,9 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     sigaction(SIGINT, &sa, NULL);
 
     fo.proc->started = (uint64_t)time(NULL);
-    log_info("fan-out worker %u started, %u slots", idx, fo.n_free);
+    fo_recover(&fo);
+    fo_flush_notify(&fo);
+    log_info("fan-out worker %u started, %u free slots", idx, fo.n_free);
 
     uint32_t idle = 0;
     time_t last_tick = time(NULL);
@@ -294,14 +304,13 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
         }
     }
     log_info("fan-out worker %u stopping", idx);
-    fo_retained_free(&fo);
+    fo_ret_free(&fo);
     fo_index_free(fo.ix);
     strmap_free(&fo.ids);
     strmap_free(&fo.subs);
     strmap_free(&fo.retained);
     mem_free(fo.fe_dirty);
     mem_free(fo.free_slots);
-    mem_free(fo.pending);
     mem_free(fo.stamp);
     mem_free(fo.pos);
     mem_free(fo.match);

@@ -25,58 +25,23 @@ static void on_match(void *arg, uint32_t slot, uint8_t qos)
     }
 }
 
-static void retain_store(fo_t *fo, const char *topic, uint16_t tlen,
-                         arena_h h, uint8_t qos, int clear)
-{
-    arena_t *a = &fo->shm->arena;
-    strmap_ent_t *e = strmap_get(&fo->retained, topic, tlen);
-    if (e) {
-        fo_ret_t *old = (fo_ret_t *)(uintptr_t)e->val;
-        arena_release(a, old->h);
-        if (clear) {
-            mem_free(old);
-            strmap_del(&fo->retained, topic, tlen);
-            return;
-        }
-        old->h = h;
-        old->qos = qos;
-        arena_ref_add(a, h, 1);
-        return;
-    }
-    if (clear)
-        return;
-    fo_ret_t *r = mem_alloc(sizeof(*r));
-    r->h = h;
-    r->qos = qos;
-    arena_ref_add(a, h, 1);
-    strmap_put(&fo->retained, topic, tlen, (uint64_t)(uintptr_t)r);
-}
-
-void fo_retained_free(fo_t *fo)
-{
-    size_t i;
-    for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
-         e = strmap_next(&fo->retained, e, &i)) {
-        fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
-        arena_release(&fo->shm->arena, r->h);
-        mem_free(r);
-    }
-}
-
 /* Queues the retained message of e to slot at most at qos. */
 static void send_one_retained(fo_t *fo, uint32_t slot, strmap_ent_t *e,
                               uint8_t qos)
 {
-    fo_ret_t *r = (fo_ret_t *)(uintptr_t)e->val;
+    arena_h h;
+    uint8_t rq;
+    if (fo_ret_at(fo, e, &h, &rq) < 0)
+        return;
     uint32_t len;
-    uint8_t *m = arena_get(&fo->shm->arena, r->h, &len);
+    uint8_t *m = arena_get(&fo->shm->arena, h, &len);
     if (m == NULL || !fo_has_room(fo, slot, msg_payload_len(m, len)))
         return; /* counted */
-    out_rec_t o = {.h = r->h,
+    out_rec_t o = {.h = h,
                    .type = OUT_DELIVER,
-                   .qos = r->qos < qos ? r->qos : qos,
+                   .qos = rq < qos ? rq : qos,
                    .flags = OUT_F_RETAIN};
-    arena_ref_add(&fo->shm->arena, r->h, 1);
+    arena_ref_add(&fo->shm->arena, h, 1);
     fo_push(fo, slot, &o, msg_payload_len(m, len));
 }
 
@@ -98,7 +63,18 @@ void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
             send_one_retained(fo, slot, e, qos);
 }
 
-void fo_on_publish(fo_t *fo, const ing_rec_t *r)
+/* True when slot's data ring already ends with a delivery of h: the
+ * record holding h is being redone after a restart and this slot got it
+ * before the kill.  The last pushed record stays readable after the
+ * frontend consumed it: only we write the ring, and we pushed nothing
+ * since. */
+static bool pushed_already(fo_t *fo, uint32_t slot, arena_h h)
+{
+    const out_rec_t *last = ring_last(sess_ring(fo->shm, slot));
+    return last != NULL && last->h == h;
+}
+
+void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     arena_t *a = &fo->shm->arena;
     uint32_t len;
@@ -108,12 +84,13 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
                 r->fe);
         return;
     }
+
     uint16_t tlen = msg_topic_len(m);
     const char *topic = (const char *)m + 2;
     fo->proc->msgs_in++;
 
     if (r->flags & ING_F_RETAIN)
-        retain_store(fo, topic, tlen, r->h1, r->qos, len == 2u + tlen);
+        fo_ret_set(fo, topic, tlen, r->h1, r->qos, len == 2u + tlen);
 
     if (++fo->epoch == 0) {
         /* Stamps wrapped: forget them all once every 4 billion messages. */
@@ -124,9 +101,7 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
     fo->n_match = 0;
     fo_index_match(fo->ix, topic, tlen, on_match, fo);
 
-    /* Decide first, then take every reference with one atomic add, then
-     * push: a frontend may release a reference as soon as it sees a
-     * record. */
+    /* Decide first, then push. */
     uint32_t n = 0;
     for (uint32_t i = 0; i < fo->n_match; i++) {
         uint32_t slot = fo->match[i].slot;
@@ -134,6 +109,8 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
         uint8_t q = fo->match[i].qos < r->qos ? fo->match[i].qos : r->qos;
         if (s->state == SESS_FREE)
             continue;
+        if (redo && pushed_already(fo, slot, r->h1))
+            continue; /* delivered before the restart */
         if (s->state == SESS_OFFLINE && q == 0) {
             fo->proc->drops_offline0++;
             continue;
@@ -144,15 +121,18 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r)
         fo->match[n].qos = q;
         n++;
     }
-    if (n) {
-        arena_ref_add(a, r->h1, n);
-        for (uint32_t i = 0; i < n; i++) {
-            out_rec_t o = {.h = r->h1,
-                           .type = OUT_DELIVER,
-                           .qos = fo->match[i].qos};
-            fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
-        }
-        fo->proc->msgs_out += n;
+    /* One reference per record, taken just before its push (a frontend
+     * may release it as soon as it sees the record): a kill between the
+     * two leaks one reference, and a redo of this record after a restart
+     * skips the slots that got theirs (pushed_already()). */
+    for (uint32_t i = 0; i < n; i++) {
+        out_rec_t o = {.h = r->h1,
+                       .type = OUT_DELIVER,
+                       .qos = fo->match[i].qos};
+        arena_ref_add(a, r->h1, 1);
+        fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
     }
-    arena_release(a, r->h1); /* the ingest reference */
+    fo->proc->msgs_out += n;
+    /* The ingest reference goes once the record is consumed. */
+    fo_release_after(fo, r->h1);
 }

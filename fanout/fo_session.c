@@ -11,6 +11,22 @@
 #include "mqtt.h"
 #include "topic.h"
 
+/* Keeps the compiler from moving shm stores across this point: what a
+ * kill -9 leaves behind is the program order of the stores before it. */
+#define CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* Clears *field (a slot's reference), then releases what it held: a kill
+ * in between leaks, never releases twice. */
+static void drop_ref(fo_t *fo, arena_h *field)
+{
+    arena_h h = *field;
+    if (h == 0)
+        return;
+    *field = 0;
+    CRASH_ORDER();
+    arena_release(&fo->shm->arena, h);
+}
+
 static void reply(fo_t *fo, uint32_t fe, const rep_rec_t *rep)
 {
     ring_t *r = shm_reply(fo->shm, fo->idx, fe);
@@ -24,11 +40,14 @@ static void reply(fo_t *fo, uint32_t fe, const rep_rec_t *rep)
     fo->fe_dirty[fe] = 1;
 }
 
-static void release_if(fo_t *fo, arena_h h)
+void fo_on_sync(fo_t *fo, const ing_rec_t *r)
 {
-    if (h)
-        arena_release(&fo->shm->arena, h);
+    /* Rings are FIFO: everything frontend r->fe posted before this record
+     * was handled (its CONNECT answers are ahead of this one). */
+    rep_rec_t rep = {.type = REP_SYNC};
+    reply(fo, r->fe, &rep);
 }
+
 
 /* Key of slot's subscription to a filter in fo->subs. */
 static size_t sub_key(char *key, uint32_t slot, const char *f, uint16_t flen)
@@ -63,12 +82,15 @@ static void sub_drop(fo_t *fo, uint32_t slot, arena_h h, sess_sub_t *sub)
 static void ring_discard(fo_t *fo, ring_t *r)
 {
     uint32_t n = ring_count(r);
+    /* One at a time, consumed before released (a redo after a kill
+     * never releases a record twice). */
     for (uint32_t i = 0; i < n; i++) {
-        arena_h h = *(arena_h *)ring_peek(r, i);
+        arena_h h = *(arena_h *)ring_peek(r, 0);
+        ring_consume(r, 1);
+        CRASH_ORDER();
         if (h)
             arena_release(&fo->shm->arena, h);
     }
-    ring_consume(r, n);
 }
 
 /* Empties a session: subscriptions, queued records, inflight entries and
@@ -97,17 +119,15 @@ static void wipe(fo_t *fo, uint32_t slot)
     }
 }
 
-static void free_slot(fo_t *fo, uint32_t slot)
+void fo_free_slot(fo_t *fo, uint32_t slot)
 {
     sess_slot_t *s = shm_slot(fo->shm, slot);
     wipe(fo, slot);
     uint8_t *id = arena_get(&fo->shm->arena, s->client_id, NULL);
     if (id)
         strmap_del(&fo->ids, id + 2, msg_topic_len(id));
-    release_if(fo, s->client_id);
-    release_if(fo, s->will);
-    s->client_id = 0;
-    s->will = 0;
+    drop_ref(fo, &s->client_id);
+    drop_ref(fo, &s->will);
     s->state = SESS_FREE;
     fo->free_slots[fo->n_free++] = slot;
 }
@@ -115,14 +135,23 @@ static void free_slot(fo_t *fo, uint32_t slot)
 static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
 {
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    release_if(fo, s->will);
+    /* The record's will moves into the slot; the old one goes after.  A
+     * redo of this record finds its will in place already. */
+    arena_h old = s->will;
     s->will = r->h2;
+    CRASH_ORDER();
+    if (old && old != r->h2)
+        arena_release(&fo->shm->arena, old);
     s->will_qos = r->qos;
     s->will_retain = (r->flags & ING_F_WILL_RETAIN) != 0;
     s->clean = (r->flags & ING_F_CLEAN) != 0;
     s->level = (uint8_t)(r->b & 0xff);
     s->host_fe = r->fe;
+    s->cookie = r->a;
+    s->present = (uint8_t)present;
+    s->pend.type = 0;
     s->conn_gen++;
+    CRASH_ORDER(); /* ONLINE with this cookie means: attached (redo) */
     /* The reply ring's release commit publishes these fields (and the
      * ring and inflight state we may have wiped) to the new host. */
     s->state = SESS_ONLINE;
@@ -134,15 +163,40 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
     reply(fo, r->fe, &rep);
 }
 
+/* Refuses the CONNECT being handled: its blobs go once it is consumed. */
 static void refuse(fo_t *fo, const ing_rec_t *r, uint8_t rc)
 {
-    release_if(fo, r->h1);
-    release_if(fo, r->h2);
+    fo_release_after(fo, r->h1);
+    fo_release_after(fo, r->h2);
     rep_rec_t rep = {.type = REP_CONNECT_FAIL, .rc = rc, .cookie = r->a};
     reply(fo, r->fe, &rep);
 }
 
-void fo_on_connect(fo_t *fo, const ing_rec_t *r)
+/* A redo after a restart: true when the CONNECT r was handled before the
+ * kill (the session is attached with its cookie, or waits in HANDOFF with
+ * it); the answer is sent again only if it never reached the ring. */
+static bool connect_done(fo_t *fo, uint32_t slot, const ing_rec_t *r)
+{
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (s->state == SESS_HANDOFF && s->pend.type == ING_CONNECT &&
+        s->pend.a == r->a && s->pend.fe == r->fe)
+        return true;
+    if (s->state != SESS_ONLINE || s->cookie != r->a || s->host_fe != r->fe)
+        return false;
+    const rep_rec_t *last = ring_last(shm_reply(fo->shm, fo->idx, r->fe));
+    if (last == NULL || last->cookie != r->a ||
+        last->type != REP_CONNECT_OK) {
+        rep_rec_t rep = {.type = REP_CONNECT_OK,
+                         .session_present = s->present,
+                         .cookie = r->a,
+                         .slot = slot,
+                         .conn_gen = s->conn_gen};
+        reply(fo, r->fe, &rep);
+    }
+    return true;
+}
+
+void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     arena_t *a = &fo->shm->arena;
     uint32_t blen;
@@ -186,7 +240,12 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r)
 
     uint32_t slot = (uint32_t)e->val;
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    arena_release(a, r->h1); /* the slot keeps its own copy of the id */
+    /* The slot keeps its own copy of the id (unless this very blob is it:
+     * a redo of the CONNECT that made the session). */
+    if (s->client_id != r->h1)
+        fo_release_after(fo, r->h1);
+    if (redo && connect_done(fo, slot, r))
+        return;
     switch (s->state) {
     case SESS_OFFLINE:
         if (clean)
@@ -196,24 +255,36 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r)
     case SESS_ONLINE: {
         /* Takeover: ask the host to close the old connection; continue
          * when its DETACH arrives. */
+        s->pend = *r;
+        s->pend.h1 = 0;
+        CRASH_ORDER();
         ctl_rec_t kick = {.type = CTL_KICK, .conn_gen = s->conn_gen};
         fo_push_ctl(fo, slot, &kick);
         s->state = SESS_HANDOFF;
-        fo->pending[fo_local(fo, slot)] = *r;
-        fo->pending[fo_local(fo, slot)].h1 = 0;
         break;
     }
     case SESS_HANDOFF: {
         /* A third connection while the second waits: the newest wins. */
-        ing_rec_t *old = &fo->pending[fo_local(fo, slot)];
-        refuse(fo, old, 0xff);
-        *old = *r;
-        old->h1 = 0;
+        ing_rec_t old = s->pend;
+        s->pend = *r;
+        s->pend.h1 = 0;
+        CRASH_ORDER();
+        rep_rec_t rep = {.type = REP_CONNECT_FAIL, .rc = 0xff,
+                         .cookie = old.a};
+        reply(fo, old.fe, &rep);
+        if (old.h2)
+            arena_release(a, old.h2);
         break;
     }
-    default:
+    default: {
         log_err("client-id map points at free slot %u", slot);
-        refuse(fo, r, MQTT_RC_UNAVAILABLE);
+        /* h1 is released above already */
+        fo_release_after(fo, r->h2);
+        rep_rec_t rep = {.type = REP_CONNECT_FAIL,
+                         .rc = MQTT_RC_UNAVAILABLE,
+                         .cookie = r->a};
+        reply(fo, r->fe, &rep);
+    }
     }
 }
 
@@ -232,15 +303,13 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         return;
     }
     /* The frontend published the will if the close was not clean. */
-    release_if(fo, s->will);
-    s->will = 0;
+    drop_ref(fo, &s->will);
     int was_clean = s->clean;
     /* An administrator's kick may discard even a persistent session. */
     int discard = (r->flags & ING_F_DISCARD) != 0;
-    ing_rec_t *p = &fo->pending[fo_local(fo, slot)];
-    if (s->state == SESS_HANDOFF && p->type == ING_CONNECT) {
-        ing_rec_t next = *p;
-        memset(p, 0, sizeof(*p));
+    if (s->state == SESS_HANDOFF && s->pend.type == ING_CONNECT) {
+        /* attach() clears pend: until then a redo finds it again. */
+        ing_rec_t next = s->pend;
         int clean = (next.flags & ING_F_CLEAN) != 0;
         if (clean || was_clean || discard)
             wipe(fo, slot);
@@ -248,14 +317,15 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         return;
     }
     if (was_clean || discard) {
-        free_slot(fo, slot);
+        fo_free_slot(fo, slot);
     } else {
         s->state = SESS_OFFLINE;
         s->offline_since = (uint64_t)time(NULL);
     }
 }
 
-void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
+void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
+                     bool redo)
 {
     arena_t *a = &fo->shm->arena;
     uint32_t slot = r->slot;
@@ -269,15 +339,23 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
         shm_slot_owner(fo->shm, slot) != fo->idx ||
         shm_slot(fo->shm, slot)->state != SESS_ONLINE ||
         shm_slot(fo->shm, slot)->conn_gen != r->a) {
-        arena_release(a, r->h1); /* connection gone meanwhile */
+        fo_release_after(fo, r->h1); /* connection gone meanwhile */
         return;
     }
     sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (redo) {
+        /* Handled before a restart if its SUBACK is in the control ring
+         * (the blob moved there); retained messages it was still sending
+         * then are not sent again. */
+        const ctl_rec_t *last = ring_last(sess_ctl(fo->shm, slot));
+        if (last != NULL && last->h == r->h1)
+            return;
+    }
     sub_blob_t sb;
     if (sub_blob_open(b, blen, &sb) < 0) {
         log_err("malformed subscription blob from frontend %u ignored",
                 r->fe);
-        arena_release(a, r->h1);
+        fo_release_after(fo, r->h1);
         return;
     }
     char key[4 + 65536];
@@ -316,6 +394,7 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe)
             memcpy(sub->filter, f, flen);
             sub->prev = 0;
             sub->next = s->subs;
+            CRASH_ORDER(); /* whole before the chain shows it */
             if (s->subs) {
                 sess_sub_t *first = arena_get(a, s->subs, NULL);
                 if (first)
@@ -356,7 +435,7 @@ void fo_expire_sessions(fo_t *fo)
         sess_slot_t *s = shm_slot(fo->shm, slot);
         if (s->state == SESS_OFFLINE && now - s->offline_since >= exp) {
             log_notice("expiring offline session in slot %u", slot);
-            free_slot(fo, slot);
+            fo_free_slot(fo, slot);
         }
     }
 }
@@ -377,6 +456,6 @@ int fo_session_discard(fo_t *fo, uint32_t slot, uint32_t conn_gen)
         return -1;
     log_notice("offline session in slot %u discarded by the administrator",
                slot);
-    free_slot(fo, slot);
+    fo_free_slot(fo, slot);
     return 0;
 }

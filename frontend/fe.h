@@ -15,7 +15,7 @@
 #include "mqtt.h"
 #include "shm.h"
 
-#define FE_IOV_CAP 256     /* iovecs per connection output queue */
+#define FE_IOV_CAP SHM_FE_IOV /* iovecs per connection output queue */
 #define FE_HB_CAP 2048     /* per-connection header/control byte buffer */
 #define FE_MAX_PENDING_ACKS 16 /* SUBSCRIBE/UNSUBSCRIBE awaiting a worker */
 #define FE_ID_BITS 20
@@ -45,9 +45,11 @@ typedef struct fe_conn {
     bool paused;        /* input processing stopped (back-pressure) */
     bool read_off;      /* ev_read removed */
 
-    /* output: a FIFO of iovecs; rel[i] is released once iov[i] is sent */
+    /* output: a FIFO of iovecs; rel[i] is released once iov[i] is sent.
+     * rel lives in shm (shm_fe_rel()), so that a new incarnation of this
+     * frontend can release what a dead one held; see fe_rel_set(). */
     struct iovec iov[FE_IOV_CAP];
-    arena_h rel[FE_IOV_CAP];
+    arena_h *rel;
     uint32_t iov_head;
     uint32_t iov_n;
     uint8_t hb[FE_HB_CAP];
@@ -103,6 +105,7 @@ typedef struct fe {
     uint8_t *wake_fo;    /* workers to wake at the end of this callback */
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     bool retry_armed;
+    uint32_t syncing;    /* workers yet to answer the start-up SYNC */
     time_t now;
 } fe_t;
 
@@ -175,6 +178,11 @@ bool fe_post_room(uint32_t fo);
 bool fe_post_room_all(void);
 /* Moves backlogged records into the rings; true when none is left. */
 bool fe_retry_backlogs(void);
+/* Hands session slot (connection generation conn_gen) back to its owner
+ * worker: publishes the will first unless clean (a DISCONNECT was
+ * received), then posts DETACH (discard: free even a persistent
+ * session). */
+void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard);
 /* Posts the message h (holding one reference, consumed) as PUBLISH to
  * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);
@@ -187,6 +195,20 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh,
                      const uint8_t *b);
 /* Reply from a worker about a CONNECT. */
 void fe_on_reply(uint32_t fo, const rep_rec_t *r);
+
+/* Keeps the compiler from moving shm stores across this point: what a
+ * kill -9 leaves behind is the program order of the stores before it. */
+#define FE_CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* fe_recover.c: what a new incarnation of this frontend does before it
+ * accepts connections (docs/architecture.md, "Crash story"). */
+/* Rebuilds the arena partition, releases the references the previous
+ * incarnation held in its output queues and posts SYNC to every worker. */
+void fe_recover_start(void);
+/* A worker answered SYNC; after the last one, the sessions the previous
+ * incarnation hosted are detached (wills published) and the listeners
+ * start. */
+void fe_recover_synced(void);
 
 /* fe_deliver.c */
 /* Moves records from c's output ring into its queue.  Returns 0, or -1

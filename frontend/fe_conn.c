@@ -54,6 +54,7 @@ static fe_conn_t *conn_new(int fd)
     c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
     c->in_cap = FE_IN_INITIAL;
     c->in = mem_alloc(c->in_cap);
+    c->rel = shm_fe_rel(fe->shm, fe->idx, id); /* all 0: see fe_close() */
     c->accepted_ms = c->last_rx_ms = fe_clock_ms();
     peer_name(fd, c->peer, sizeof(c->peer));
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -183,26 +184,49 @@ int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
     return 0;
 }
 
+/* ---- output-queue references (in shm) ----
+ * Order rules, for a kill at any instruction: a handle is stored only
+ * after the reference it stands for is ours (taken, or consumed from a
+ * ring), and zeroed before that reference is released.  A kill between
+ * the two leaks one reference; none is ever released twice. */
+
+/* Releases the reference of queue entry k, if any. */
+static void rel_drop(fe_conn_t *c, uint32_t k)
+{
+    arena_h h = c->rel[k];
+    if (h == 0)
+        return;
+    c->rel[k] = 0;
+    FE_CRASH_ORDER();
+    arena_release(&fe->shm->arena, h);
+}
+
 /* ---- close ---- */
 
-static void publish_will(fe_conn_t *c)
+void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard)
 {
-    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    sess_slot_t *s = shm_slot(fe->shm, slot);
     arena_h will = s->will;
-    if (will == 0)
-        return;
-    /* The owner holds a reference until it sees our DETACH, which follows
-     * these records in the same ring; the new references are the
-     * posts'. */
-    arena_ref_add(&fe->shm->arena, will, fe->n_fo);
-    for (uint32_t w = 0; w < fe->n_fo; w++) {
-        ing_rec_t rec = {.type = ING_PUBLISH,
-                         .qos = s->will_qos,
-                         .flags = s->will_retain ? ING_F_RETAIN : 0,
-                         .slot = c->slot,
-                         .h1 = will};
-        fe_post(w, &rec);
+    if (!clean && will) {
+        /* The owner holds a reference until it sees our DETACH, which
+         * follows these records in the same ring; the new references are
+         * the posts'. */
+        arena_ref_add(&fe->shm->arena, will, fe->n_fo);
+        for (uint32_t w = 0; w < fe->n_fo; w++) {
+            ing_rec_t rec = {.type = ING_PUBLISH,
+                             .qos = s->will_qos,
+                             .flags = s->will_retain ? ING_F_RETAIN : 0,
+                             .slot = slot,
+                             .h1 = will};
+            fe_post(w, &rec);
+        }
     }
+    ing_rec_t rec = {.type = ING_DETACH,
+                     .flags = (uint8_t)((clean ? ING_F_CLEAN_CLOSE : 0) |
+                                        (discard ? ING_F_DISCARD : 0)),
+                     .slot = slot,
+                     .a = conn_gen};
+    fe_post(shm_slot_owner(fe->shm, slot), &rec);
 }
 
 void fe_close(fe_conn_t *c, bool clean, const char *reason)
@@ -214,25 +238,13 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         log_notice("Client %s disconnected.", id);
 
     if (c->state == C_ACTIVE) {
-        if (!clean)
-            publish_will(c);
-        ing_rec_t rec = {.type = ING_DETACH,
-                         .flags = (uint8_t)((clean ? ING_F_CLEAN_CLOSE : 0) |
-                                            (c->discard_session
-                                                 ? ING_F_DISCARD
-                                                 : 0)),
-                         .slot = c->slot,
-                         .a = c->conn_gen};
-        fe_post(shm_slot_owner(fe->shm, c->slot), &rec);
+        fe_detach(c->slot, c->conn_gen, clean, c->discard_session);
         fe->by_slot[c->slot] = NULL;
     }
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:
      * fe_on_reply() detaches the slot when the answer comes. */
-    for (uint32_t i = 0; i < c->iov_n; i++) {
-        uint32_t k = c->iov_head + i;
-        if (c->rel[k])
-            arena_release(&fe->shm->arena, c->rel[k]);
-    }
+    for (uint32_t i = 0; i < c->iov_n; i++)
+        rel_drop(c, c->iov_head + i);
     event_free(c->ev_read);
     event_free(c->ev_write);
     close(c->fd);
@@ -263,7 +275,14 @@ bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
     } else if (c->iov_head + c->iov_n + iovs > FE_IOV_CAP &&
                c->iov_head > 0) {
         memmove(c->iov, c->iov + c->iov_head, c->iov_n * sizeof(c->iov[0]));
-        memmove(c->rel, c->rel + c->iov_head, c->iov_n * sizeof(c->rel[0]));
+        /* One handle at a time, the old place cleared first (the
+         * destination is below the source and already 0). */
+        for (uint32_t i = 0; i < c->iov_n; i++) {
+            arena_h h = c->rel[c->iov_head + i];
+            c->rel[c->iov_head + i] = 0;
+            FE_CRASH_ORDER();
+            c->rel[i] = h;
+        }
         c->iov_head = 0;
     }
     return c->iov_head + c->iov_n + iovs <= FE_IOV_CAP &&
@@ -275,6 +294,7 @@ static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
     uint32_t k = c->iov_head + c->iov_n++;
     c->iov[k].iov_base = (void *)p;
     c->iov[k].iov_len = n;
+    FE_CRASH_ORDER(); /* the reference is ours before its handle is here */
     c->rel[k] = rel;
     fe_mark_dirty(c);
 }
@@ -339,8 +359,7 @@ int fe_out_written(fe_conn_t *c, ssize_t w, int err)
             break;
         }
         left -= v->iov_len;
-        if (c->rel[c->iov_head])
-            arena_release(&fe->shm->arena, c->rel[c->iov_head]);
+        rel_drop(c, c->iov_head);
         c->iov_head++;
         c->iov_n--;
     }

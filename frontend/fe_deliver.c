@@ -84,8 +84,10 @@ static int drain_ctl(fe_conn_t *c)
             if (!fe_out_room(c, 1, 0))
                 return 0; /* EV_WRITE resumes us */
         }
-        fe_out_ref(c, m + 4, o->len, o->h); /* the queue owns the ref */
-        ring_consume(r, 1);
+        arena_h h = o->h;
+        uint32_t olen = o->len;
+        ring_consume(r, 1); /* before the queue holds the reference */
+        fe_out_ref(c, m + 4, olen, h);
         if (c->pending_acks > 0)
             c->pending_acks--;
     }
@@ -106,19 +108,21 @@ int fe_drain_slot(fe_conn_t *c)
     if (rc <= 0)
         return rc;
     c->inflight_blocked = false;
-    /* Each record is consumed as soon as its reference has moved to the
-     * connection's queue or inflight table, so a close at any point
-     * leaves no record owned twice. */
-    for (; n > 0; n--, ring_consume(r, 1)) {
-        out_rec_t *o = ring_peek(r, 0);
+    /* Each record is consumed before its reference shows up in the
+     * connection's queue (FE_CRASH_ORDER): a kill at any point leaves no
+     * reference owned twice (docs/architecture.md, "Crash story"). */
+    for (; n > 0; n--) {
+        out_rec_t o;
+        memcpy(&o, ring_peek(r, 0), sizeof(o));
         uint32_t len;
-        uint8_t *m = arena_get(a, o->h, &len);
+        uint8_t *m = arena_get(a, o.h, &len);
         if (m == NULL) {
             log_err("slot %u: output record with stale handle skipped",
                     c->slot);
+            ring_consume(r, 1);
             continue;
         }
-        if (o->qos > 0 && !sess_inf_room(fe->shm, c->slot)) {
+        if (o.qos > 0 && !sess_inf_room(fe->shm, c->slot)) {
             c->inflight_blocked = true;
             return 0;
         }
@@ -128,25 +132,30 @@ int fe_drain_slot(fe_conn_t *c)
             if (!fe_out_room(c, 4, 7))
                 return 0; /* socket full: EV_WRITE resumes us */
         }
-        bool retain = (o->flags & OUT_F_RETAIN) != 0;
-        if (o->qos == 0) {
-            queue_publish(c, m, len, 0, false, retain, 0, o->h);
-        } else {
-            /* The entry keeps the ring's reference; the queued bytes get
-             * one of their own: an early PUBACK must not free a block
-             * still waiting for writev. */
-            sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o->qos,
-                                              retain, o->h);
-            arena_ref_add(a, o->h, 1);
-            queue_publish(c, m, len, o->qos, false, retain, e->pid, o->h);
+        bool retain = (o.flags & OUT_F_RETAIN) != 0;
+        uint16_t pid = 0;
+        if (o.qos > 0) {
+            /* The entry takes the ring's reference; it says which record
+             * it came from, for a kill before the consume (sess_repair). */
+            sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o.qos,
+                                              retain, o.h,
+                                              (uint32_t)r->tail);
+            pid = e->pid;
         }
-        fe->proc->msgs_out++;
-        fe->proc->msgs_out_qos[o->qos]++;
+        ring_consume(r, 1);
         /* Release: the worker's acquire load in fo_has_room() sees the
          * bytes leave the queue only with the record consumed. */
         __atomic_store_n(&s->q_bytes_out,
                          s->q_bytes_out + msg_payload_len(m, len),
                          __ATOMIC_RELEASE);
+        /* QoS 0: the record's reference moves to the queue.  QoS 1/2:
+         * the queued bytes get one of their own, so an early PUBACK
+         * cannot free a block still waiting for writev. */
+        if (o.qos > 0)
+            arena_ref_add(a, o.h, 1);
+        queue_publish(c, m, len, o.qos, false, retain, pid, o.h);
+        fe->proc->msgs_out++;
+        fe->proc->msgs_out_qos[o.qos]++;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
  *   inbound QoS 2 bitmap.  Sockets and connection state are private.
  *   Reads: reply and notify rings addressed to it; owner-written slot
  *   fields (will handle) of the clients it hosts.
+ *   At start it takes over what a previous incarnation left (fe_recover.c).
  *   Never touches: slots of clients it does not host, other frontends'
  *   partitions except through arena_release(), the subscription lists.
  */
@@ -132,6 +133,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
              ring_count(sess_ctl(fe->shm, c->slot))))
             fe_drain_slot(c);
     }
+    if (fe->syncing && fe->now % 5 == 0)
+        log_warn("frontend %u: %u workers have not answered SYNC yet; not "
+                 "accepting connections", fe->idx, fe->syncing);
     if (getppid() == 1)
         event_base_loopbreak(fe->base);
     fe_flush_dirty();
@@ -177,9 +181,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->part = shm_fe_part(shm, idx);
     fe->efd = efd;
     fe->now = time(NULL);
-    fe->conns_cap = shm->hdr->max_clients + 1024;
-    if (fe->conns_cap > (1u << FE_ID_BITS))
-        fe->conns_cap = 1u << FE_ID_BITS;
+    /* Connection ids index the output-queue handles in shm. */
+    fe->conns_cap = shm->hdr->fe_conns;
     fe->conns = mem_calloc(fe->conns_cap, sizeof(fe_conn_t *));
     fe->conn_gens = mem_calloc(fe->conns_cap, sizeof(uint32_t));
     fe->free_ids = mem_calloc(fe->conns_cap, sizeof(uint32_t));
@@ -200,9 +203,9 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->ev_listen = mem_calloc((size_t)n_lfd, sizeof(struct event *));
     fe->n_listen = n_lfd;
     for (int i = 0; i < n_lfd; i++) {
+        /* Added once recovery is done (fe_recover_synced()). */
         fe->ev_listen[i] = event_new(fe->base, lfd[i], EV_READ | EV_PERSIST,
                                      fe_accept, NULL);
-        event_add(fe->ev_listen[i], NULL);
     }
     fe->ev_wake = event_new(fe->base, efd, EV_READ | EV_PERSIST, on_wake,
                             NULL);
@@ -217,9 +220,12 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_add(ev_int, NULL);
 
     fe->proc->started = (uint64_t)fe->now;
+    log_info("frontend %u started", idx);
+    fe_recover_start();
     __atomic_store_n(&fe->proc->sleeping, 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    log_info("frontend %u started", idx);
+    /* Answers that came before we slept wait in the rings: look once. */
+    on_wake(efd, EV_READ, NULL);
 
     event_base_dispatch(fe->base);
 

@@ -131,6 +131,15 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 
 void fe_on_reply(uint32_t w, const rep_rec_t *r)
 {
+    if (r->type == REP_SYNC) {
+        fe_recover_synced();
+        return;
+    }
+    if (fe->syncing) {
+        /* An answer to the previous incarnation of this frontend: the
+         * session scan after the SYNC detaches what it attached. */
+        return;
+    }
     fe_conn_t *c = fe_conn_by_cookie(r->cookie);
     if (fe->connects_out[w] > 0)
         fe->connects_out[w]--;

@@ -123,10 +123,13 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     case MQTT_PUBREC:
         e = sess_inf_find(fe->shm, c->slot, pid);
         if (e && e->qos == 2 && e->state == INF_SENT) {
-            /* The message itself is no longer needed, only the id. */
-            arena_release(&fe->shm->arena, e->h);
+            /* The message itself is no longer needed, only the id.  The
+             * entry lets go of it before the release (crash order). */
+            arena_h h = e->h;
             e->h = 0;
             e->state = INF_PUBREC;
+            FE_CRASH_ORDER();
+            arena_release(&fe->shm->arena, h);
         }
         send_ack(c, MQTT_PUBREL, pid);
         break;

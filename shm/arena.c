@@ -117,18 +117,82 @@ static void merge_free(arena_t *a, arena_part_t *p, uint32_t off)
     list_push(a, p, off, k);
 }
 
-/* Takes every block released by any process and merges it.  Acquire pairs
- * with the release CAS in arena_release(), so links and headers are seen. */
+/* Takes every block released by any process and merges it, one block at
+ * a time: a block is off the stack only while it is being merged, so an
+ * owner killed here loses at most that one (arena_part_recover()).  The
+ * owner is the only one that pops, so a popped block cannot come back
+ * onto the stack before our CAS (no ABA).  Acquire pairs with the release
+ * CAS in arena_release(), so links and headers are seen. */
 static void take_released(arena_t *a, arena_part_t *p)
 {
-    if (__atomic_load_n(&p->remote_free, __ATOMIC_RELAXED) == 0)
-        return;
-    uint32_t off = __atomic_exchange_n(&p->remote_free, 0, __ATOMIC_ACQUIRE);
+    uint32_t off = __atomic_load_n(&p->remote_free, __ATOMIC_ACQUIRE);
     while (off) {
         uint32_t next = links(blk_at(a, off))[0];
+        if (!__atomic_compare_exchange_n(&p->remote_free, &off, next, 0,
+                                         __ATOMIC_ACQUIRE,
+                                         __ATOMIC_ACQUIRE))
+            continue; /* a push came first: off is the new top */
         merge_free(a, p, off);
-        off = next;
+        off = __atomic_load_n(&p->remote_free, __ATOMIC_ACQUIRE);
     }
+}
+
+/* Walks partition p block by block, calling fn on each block whose state
+ * is FREE or 0 (free, or caught in a split or merge).  Returns the number
+ * of such blocks; *used gets the blocks in use.  A header the walk cannot
+ * trust ends it (logged): the rest of the partition is given up rather
+ * than guessed. */
+static uint32_t walk_free(arena_t *a, arena_part_t *p, uint32_t *used,
+                          void (*fn)(arena_t *, arena_part_t *, uint32_t))
+{
+    uint64_t off = 0;
+    uint32_t n = 0;
+    *used = 0;
+    while (off + 64 <= p->size) {
+        uint32_t o64 = (uint32_t)((p->start + off) / 64);
+        arena_blk_t *b = blk_at(a, o64);
+        unsigned k = b->cls;
+        if (k >= ARENA_CLASSES || (off & (order_bytes(k) - 1)) != 0 ||
+            off + order_bytes(k) > p->size) {
+            log_err("arena partition %u: bad block header at +%llu; "
+                    "%llu bytes not recovered", p->index,
+                    (unsigned long long)off,
+                    (unsigned long long)(p->size - off));
+            break;
+        }
+        uint8_t st = __atomic_load_n(&b->state, __ATOMIC_ACQUIRE);
+        if (st == ARENA_FREE || st == 0) {
+            fn(a, p, o64);
+            n++;
+        } else if (st == ARENA_USED) {
+            (*used)++;
+        }
+        /* ARENA_RELEASED: on the remote-free stack, or about to be pushed
+         * there by the process releasing it; the stack gives it back. */
+        off += order_bytes(k);
+    }
+    return n;
+}
+
+static void mark_unlisted(arena_t *a, arena_part_t *p, uint32_t off)
+{
+    arena_blk_t *b = blk_at(a, off);
+    b->state = 0;
+    b->ref = 0;
+    b->part = (uint8_t)p->index;
+}
+
+void arena_part_recover(arena_t *a, arena_part_t *p)
+{
+    /* Two passes: first every free block leaves the old lists (state 0),
+     * so that merging in the second pass only ever unlinks a buddy that
+     * the new lists hold. */
+    memset(p->free_head, 0, sizeof(p->free_head));
+    uint32_t used;
+    walk_free(a, p, &used, mark_unlisted);
+    uint32_t n = walk_free(a, p, &used, merge_free);
+    log_info("arena partition %u recovered: %u blocks in use, %u free "
+             "blocks merged", p->index, used, n);
 }
 
 arena_h arena_alloc(arena_t *a, arena_part_t *p, size_t len, void **data)

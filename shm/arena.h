@@ -87,6 +87,14 @@ void arena_ref_add(arena_t *a, arena_h h, uint32_t n);
 /* Drops one reference; the last one frees the block (any process). */
 void arena_release(arena_t *a, arena_h h);
 
+/*
+ * Rebuilds the free lists of partition p after its owner died at an
+ * arbitrary instruction, by walking its blocks; the caller is the new
+ * owner.  Blocks in use and blocks on the remote-free stack are left as
+ * they are.  See docs/architecture.md, "Crash story".
+ */
+void arena_part_recover(arena_t *a, arena_part_t *p);
+
 /* Blocks and bytes in use over all partitions. */
 void arena_usage(const arena_t *a, uint64_t *blocks, uint64_t *bytes);
 

@@ -19,7 +19,9 @@ enum {
                            b = level | keepalive << 8 */
     ING_DETACH = 3,     /* slot, a = connection generation, flags ING_F_* */
     ING_SUBSCRIBE = 4,  /* slot, a = connection generation, h1 sub blob */
-    ING_UNSUBSCRIBE = 5 /* slot, a = connection generation, h1 sub blob */
+    ING_UNSUBSCRIBE = 5, /* slot, a = connection generation, h1 sub blob */
+    ING_SYNC = 6        /* barrier: answered with REP_SYNC once every
+                           record before it was handled (frontend start) */
 };
 
 #define ING_F_RETAIN 0x01      /* PUBLISH, will */
@@ -129,7 +131,8 @@ static inline void sub_blob_next(const uint8_t **p, sub_ent_t *e)
 /* ---- reply records (32 bytes) ---- */
 enum {
     REP_CONNECT_OK = 1,  /* slot, conn_gen, session_present */
-    REP_CONNECT_FAIL = 2 /* rc: CONNACK code, or 0xff: superseded */
+    REP_CONNECT_FAIL = 2, /* rc: CONNACK code, or 0xff: superseded */
+    REP_SYNC = 3          /* answers ING_SYNC */
 };
 
 typedef struct rep_rec {

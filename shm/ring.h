@@ -98,4 +98,15 @@ static inline void ring_consume(ring_t *r, uint32_t n)
     __atomic_store_n(&r->tail, r->tail + n, __ATOMIC_RELEASE);
 }
 
+/* Producer only: the last record committed (at head - 1), or NULL when
+ * none ever was.  It stays readable after the consumer took it, until
+ * the producer writes the next one (a restarted producer uses this to
+ * see how far its previous incarnation got). */
+static inline const void *ring_last(const ring_t *r)
+{
+    if (r->head == 0)
+        return NULL;
+    return r->data + (size_t)((r->head - 1) & r->mask) * r->esize;
+}
+
 #endif

@@ -32,8 +32,12 @@ int sess_inf_room(const shm_t *s, uint32_t slot)
     return sl->n_inflight < max && sl->inf_tail - sl->inf_head < max;
 }
 
+/* Keeps the compiler from moving shm stores across this point: what a
+ * kill -9 leaves behind is the program order of the stores before it. */
+#define CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
-                              int retain, arena_h h)
+                              int retain, arena_h h, uint32_t ring_pos)
 {
     sess_slot_t *sl = shm_slot(s, slot);
     uint16_t pid;
@@ -51,7 +55,9 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
     e->pid = pid;
     e->qos = qos;
     e->retain = (uint8_t)(retain != 0);
+    e->ring_pos = ring_pos;
     e->h = h;
+    CRASH_ORDER(); /* an entry counts (sess_repair) only once complete */
     e->state = INF_SENT;
     sl->n_inflight++;
     return e;
@@ -73,9 +79,12 @@ sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid)
 void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e)
 {
     sess_slot_t *sl = shm_slot(s, slot);
-    if (e->h)
-        arena_release(&s->arena, e->h);
+    arena_h h = e->h;
     pid_set(s, slot, e->pid, 0);
+    /* The entry goes before its reference: a kill in between leaks the
+     * message, never releases it twice. */
+    e->state = INF_FREE;
+    CRASH_ORDER();
     memset(e, 0, sizeof(*e));
     sl->n_inflight--;
     while (sl->inf_head != sl->inf_tail &&
@@ -83,6 +92,9 @@ void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e)
         sl->inf_head++;
     if (sl->inf_head == sl->inf_tail)
         sl->inf_head = sl->inf_tail = 0;
+    CRASH_ORDER();
+    if (h)
+        arena_release(&s->arena, h);
 }
 
 void sess_inf_clear(shm_t *s, uint32_t slot)
@@ -93,11 +105,63 @@ void sess_inf_clear(shm_t *s, uint32_t slot)
         sess_inflight_t *e = sess_inf_at(s, slot, head + k);
         if (e->state == INF_FREE)
             continue;
-        if (e->h)
-            arena_release(&s->arena, e->h);
+        arena_h h = e->h;
         pid_set(s, slot, e->pid, 0);
         memset(e, 0, sizeof(*e));
+        CRASH_ORDER();
+        if (h)
+            arena_release(&s->arena, h);
     }
     sl->inf_head = sl->inf_tail = 0;
     sl->n_inflight = 0;
+}
+
+uint32_t sess_repair(shm_t *s, uint32_t slot)
+{
+    sess_slot_t *sl = shm_slot(s, slot);
+    uint32_t max = s->hdr->max_inflight;
+    /* Positions: a kill between the two stores of the rebase in
+     * sess_inf_add() leaves the tail max too far. */
+    if (sl->inf_tail < sl->inf_head)
+        sl->inf_tail = sl->inf_head;
+    if (sl->inf_tail - sl->inf_head > max)
+        sl->inf_tail -= max;
+    if (sl->inf_tail - sl->inf_head > max)
+        sl->inf_head = sl->inf_tail = 0; /* garbage: start empty */
+    while (sl->inf_head != sl->inf_tail &&
+           sess_inf_at(s, slot, sl->inf_head)->state == INF_FREE)
+        sl->inf_head++;
+    while (sl->inf_head != sl->inf_tail &&
+           sess_inf_at(s, slot, sl->inf_tail - 1)->state == INF_FREE)
+        sl->inf_tail--;
+    if (sl->inf_head == sl->inf_tail)
+        sl->inf_head = sl->inf_tail = 0;
+    /* Count and packet ids from the live entries. */
+    memset(sess_pids(s, slot), 0, SHM_QOS2_BITMAP);
+    uint32_t n = 0;
+    sess_inflight_t *newest = NULL;
+    for (uint32_t i = sl->inf_head; i != sl->inf_tail; i++) {
+        sess_inflight_t *e = sess_inf_at(s, slot, i);
+        if (e->state == INF_FREE)
+            continue;
+        pid_set(s, slot, e->pid, 1);
+        newest = e;
+        n++;
+    }
+    sl->n_inflight = n;
+    /* An entry is added before its record is consumed: if the holder died
+     * in between, the record at the tail is the entry's (same position,
+     * same handle) and its reference is the entry's now. */
+    ring_t *r = sess_ring(s, slot);
+    if (newest && newest->state == INF_SENT && ring_count(r) > 0 &&
+        newest->ring_pos == (uint32_t)r->tail &&
+        ((out_rec_t *)ring_peek(r, 0))->h == newest->h)
+        ring_consume(r, 1);
+    /* Inbound QoS 2 ids awaiting PUBREL: the count from the bitmap. */
+    const uint64_t *q = (const uint64_t *)sess_qos2(s, slot);
+    uint32_t n2 = 0;
+    for (uint32_t i = 0; i < SHM_QOS2_BITMAP / 8; i++)
+        n2 += (uint32_t)__builtin_popcountll(q[i]);
+    sl->n_qos2 = n2;
+    return n;
 }

@@ -76,6 +76,16 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.off_slots = off;
     off += (uint64_t)p->max_clients * h.slot_stride;
 
+    /* Connection ids per frontend: as many as slots, plus room for
+     * clients that have not finished connecting. */
+    h.fe_conns = p->max_clients + 1024;
+    if (h.fe_conns > SHM_FE_CONNS_MAX)
+        h.fe_conns = SHM_FE_CONNS_MAX;
+    h.off_fe_rel = off;
+    h.fe_rel_stride = align64((uint64_t)h.fe_conns * SHM_FE_IOV *
+                              sizeof(arena_h));
+    off += (uint64_t)p->n_fe * h.fe_rel_stride;
+
     uint32_t n_parts = p->n_fe + p->n_fo;
     h.off_parts = off;
     off += align64((uint64_t)n_parts * sizeof(arena_part_t));
@@ -169,6 +179,22 @@ int shm_check(const shm_t *s)
             return -1;
         }
     return 0;
+}
+
+int shm_resident(const void *p)
+{
+    static uintptr_t page;
+    if (page == 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (uintptr_t)ps : 4096;
+    }
+    unsigned char v = 0;
+    void *a = (void *)((uintptr_t)p & ~(page - 1));
+    if (mincore(a, page, &v) < 0) {
+        log_err("mincore() failed: %s", strerror(errno));
+        return 1; /* read it: a wasted page beats a missed session */
+    }
+    return v & 1;
 }
 
 void shm_wake_worker(const shm_t *s, uint32_t fo)

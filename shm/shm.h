@@ -14,10 +14,13 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 2
+#define SHM_LAYOUT_VERSION 3
 #define SHM_MAX_PROCS 128
+#define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
 #define SHM_CTL_CAP 64 /* control ring records per slot */
+#define SHM_FE_IOV 256 /* output queue entries per frontend connection */
+#define SHM_PANIC 1024 /* bytes of a child's last words */
 
 enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
 
@@ -42,8 +45,24 @@ typedef struct proc {
     uint64_t drops_size;      /* frontend: over message_size_limit */
     uint64_t msgs_in_qos[3];  /* frontend: PUBLISH received, by QoS */
     uint64_t msgs_out_qos[3]; /* frontend: PUBLISH sent, by QoS */
-    uint8_t pad[56];
+    uint32_t restarts;        /* respawns (supervisor, before the fork) */
+    uint32_t pad1;
+    /* worker only: its retained store, a chain of fo_ret_rec_t in its
+     * partition (rebuilt by a new incarnation) */
+    arena_h ret_head;
+    uint8_t pad[40];
 } proc_t;
+
+/*
+ * A child's last words: written only by that child (a failed RMQ_ASSERT
+ * or a fatal signal, see common/panic.c), read and cleared by the
+ * supervisor after the child died.  text need not be NUL-terminated.
+ */
+typedef struct shm_panic {
+    uint32_t len; /* bytes of text written so far */
+    uint32_t pad;
+    char text[SHM_PANIC - 8];
+} shm_panic_t;
 
 /*
  * Admin mailbox of one child process (issue 6, the admin socket): how the
@@ -157,6 +176,10 @@ typedef struct shm_hdr {
     uint64_t slot_off_pids;
     uint64_t slot_off_ring;
     uint64_t slot_off_ctl;
+    uint64_t off_fe_rel;  /* per frontend: fe_conns * SHM_FE_IOV handles */
+    uint64_t fe_rel_stride;
+    uint32_t fe_conns;    /* connection ids per frontend */
+    uint32_t pad2;
     uint64_t off_parts;   /* arena_part_t[n_fe + n_fo] */
     uint64_t off_arena;
     uint64_t arena_size;
@@ -164,6 +187,7 @@ typedef struct shm_hdr {
     proc_t procs[SHM_MAX_PROCS]; /* [0] supervisor, [1..n_fe] frontends,
                                     then workers */
     shm_mbox_t mbox[SHM_MAX_PROCS]; /* admin mailboxes, indexed as procs */
+    shm_panic_t panic[SHM_MAX_PROCS]; /* last words, indexed as procs */
 } shm_hdr_t;
 
 enum { SESS_FREE = 0, SESS_ONLINE = 1, SESS_HANDOFF = 2, SESS_OFFLINE = 3 };
@@ -180,6 +204,9 @@ typedef struct sess_inflight {
     uint8_t state; /* INF_* */
     uint8_t retain;
     uint8_t pad[3];
+    uint32_t ring_pos; /* data ring position the message was taken from
+                          (crash recovery: see sess_repair()) */
+    uint32_t pad1;
     arena_h h;     /* the message (holds a reference); 0 after PUBREC */
 } sess_inflight_t;
 
@@ -199,7 +226,12 @@ typedef struct sess_slot {
     uint64_t offline_since;
     uint64_t drops;     /* deliveries dropped for this session */
     uint64_t q_bytes_in; /* payload bytes ever pushed to the data ring */
-    uint8_t pad1[64];
+    uint32_t cookie;    /* the attached connection's CONNECT cookie */
+    uint8_t present;    /* session present, as answered at attach */
+    uint8_t pad4[3];
+    ing_rec_t pend;     /* HANDOFF: the CONNECT waiting for the old
+                           connection's DETACH (type 0: none) */
+    uint8_t pad1[24];
     /* ---- written by the role holder (host frontend, or owner when
      *      detached) ---- */
     uint16_t next_pid;
@@ -228,6 +260,17 @@ typedef struct sess_sub {
     uint16_t len;
     char filter[];
 } sess_sub_t;
+
+/* Retained message record (a worker's arena partition), in a doubly
+ * linked chain from proc_t.ret_head: holds a reference to the message,
+ * whose bytes give the topic. */
+typedef struct fo_ret_rec {
+    arena_h next;
+    arena_h prev;
+    arena_h msg;
+    uint8_t qos;
+    uint8_t pad[7];
+} fo_ret_rec_t;
 
 /* A process's view of the mapping. */
 typedef struct shm {
@@ -357,10 +400,11 @@ static inline sess_inflight_t *sess_inf_at(const shm_t *s, uint32_t slot,
 int sess_inf_room(const shm_t *s, uint32_t slot);
 
 /* Appends an entry (state INF_SENT) for message h, which it keeps a
- * reference of, under a fresh packet id.  The caller checked
- * sess_inf_room().  Returns the entry. */
+ * reference of, under a fresh packet id; ring_pos is the data ring
+ * position of the record h comes from (the caller consumes that record
+ * right after).  The caller checked sess_inf_room().  Returns the entry. */
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
-                              int retain, arena_h h);
+                              int retain, arena_h h, uint32_t ring_pos);
 
 /* The live entry for pid, or NULL. */
 sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid);
@@ -370,6 +414,34 @@ void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e);
 
 /* Completes every entry (session wipe). */
 void sess_inf_clear(shm_t *s, uint32_t slot);
+
+/*
+ * Makes the role-holder state of slot consistent after its holder died at
+ * an arbitrary instruction: recomputes the inflight count, FIFO positions
+ * and packet-id bitmap from the entries, and consumes (without a release)
+ * a data ring record whose reference an entry already took.  The caller
+ * is the new role holder.  Returns the live inflight entries.
+ */
+uint32_t sess_repair(shm_t *s, uint32_t slot);
+
+/* The output-queue handles of connection id of frontend fe (SHM_FE_IOV
+ * of them; see fe_conn.c): written only by that frontend. */
+static inline arena_h *shm_fe_rel(const shm_t *s, uint32_t fe, uint32_t id)
+{
+    return (arena_h *)(s->base + s->hdr->off_fe_rel +
+                       fe * s->hdr->fe_rel_stride) +
+           (uint64_t)id * SHM_FE_IOV;
+}
+
+/* Last-words buffer of process i (indexed as procs). */
+static inline shm_panic_t *shm_panic(const shm_t *s, uint32_t i)
+{
+    return &s->hdr->panic[i];
+}
+
+/* True when the page holding p exists in the memfd (mincore()): reading
+ * a page that was never touched would allocate it. */
+int shm_resident(const void *p);
 
 /* Wakes worker fo if it sleeps: the full fence orders our ring commit
  * before the load of `sleeping` (pairs with the fence the worker issues

@@ -23,6 +23,7 @@
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "fo.h"
 #include "log.h"
 #include "mem.h"
+#include "panic.h"
 #include "proctitle.h"
 #include "shm.h"
 #include "sup.h"
@@ -45,11 +47,21 @@
 #include "sup_config.h"
 
 #define SUP_KILL_AFTER 4 /* s between SIGTERM and SIGKILL to children */
+#define SUP_START_MS 1000   /* a death sooner than this is a start-up failure */
+#define SUP_BACKOFF_MIN_MS 100
+#define SUP_BACKOFF_MAX_MS 5000
 
+/* The private child table: the supervisor's own truth about its children
+ * (shm proc_t blocks only mirror the pid for the admin socket). */
 typedef struct sup_child {
-    pid_t pid;
+    pid_t pid;           /* 0: not running */
     int role;
     uint32_t index;
+    uint64_t started_ms; /* monotonic, at the fork */
+    uint32_t restarts;
+    uint32_t fails;      /* consecutive deaths during start-up */
+    bool restart_asked;  /* admin restart: expected exit, respawn at once */
+    struct event *ev_respawn;
 } sup_child_t;
 
 static sup_child_t children[SHM_MAX_PROCS];
@@ -64,7 +76,20 @@ static struct {
     int failed;    /* a child died or could not be started: exit 1 */
     struct event *ev_kill;  /* SIGKILL to children still alive */
     struct event *ev_reap;  /* periodic reap (belt and braces) */
+    /* what spawn() gives a child */
+    shm_t *shm;
+    int *lfd;
+    int n_listeners;
+    int *efd;
+    sigset_t old_mask;
 } sup;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Opens one listening socket for l.  Returns the fd or -1 (logged). */
 static int open_listener(const cfg_listener_t *l)
@@ -166,33 +191,74 @@ static const char *role_name(int role)
     return role == PROC_FRONTEND ? "frontend" : "fanout";
 }
 
-/* Forks one child.  In the child: names itself, keeps only the fds it
- * needs, runs its main and exits.  Returns 0 or -1 (logged). */
-static int spawn(const cfg_t *cfg, shm_t *shm, int role, uint32_t idx,
-                 int *lfd, int n_listeners, int *efd, const sigset_t *old)
+/* Index of c in the shm procs[] array (and panic buffers). */
+static uint32_t proc_index(const sup_child_t *c)
 {
+    return c->role == PROC_FRONTEND ? 1 + c->index
+                                    : 1 + sup.shm->hdr->n_fe + c->index;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* In a new child: closes every descriptor but stdio and keep[] (the
+ * supervisor's admin clients, its event loop, other children's sockets
+ * must not stay open in it). */
+static void close_others(int *keep, int n)
+{
+    qsort(keep, (size_t)n, sizeof(int), cmp_int);
+    int from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < from)
+            continue;
+        if (keep[i] > from)
+            close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
+        from = keep[i] + 1;
+    }
+    close_range((unsigned)from, ~0u, 0);
+}
+
+/* Forks child c.  In the child: names itself, keeps only the fds it
+ * needs, runs its main and exits with its code.  Returns 0 or -1
+ * (logged). */
+static int spawn(const cfg_t *cfg, sup_child_t *c)
+{
+    shm_t *shm = sup.shm;
+    int role = c->role;
+    uint32_t idx = c->index;
     pid_t sup_pid = getpid();
+    /* Every signal blocked across the fork: a SIGTERM (ours, or the
+     * kernel's PDEATHSIG) that reached the child before it reset its
+     * handlers would run the supervisor's libevent handler in the child
+     * and be lost.  The child unblocks only after the reset. */
+    sigset_t all, prev;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &prev);
     pid_t pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &prev, NULL);
         log_err("fork() failed: %s", strerror(errno));
         return -1;
     }
     if (pid > 0) {
-        children[n_children].pid = pid;
-        children[n_children].role = role;
-        children[n_children].index = idx;
-        n_children++;
-        proc_t *p = role == PROC_FRONTEND ? shm_fe_proc(shm, idx)
-                                          : shm_fo_proc(shm, idx);
-        p->pid = pid;
+        sigprocmask(SIG_SETMASK, &prev, NULL);
+        c->pid = pid;
+        c->started_ms = now_ms();
+        proc_t *p = &shm->hdr->procs[proc_index(c)];
         p->role = (uint32_t)role;
         p->index = idx;
+        p->restarts = c->restarts;
+        __atomic_store_n(&p->pid, pid, __ATOMIC_RELAXED);
         return 0;
     }
     /* child */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != sup_pid)
         _exit(0); /* the supervisor died before PDEATHSIG was armed */
+    shm_panic_t *pan = shm_panic(shm, proc_index(c));
+    panic_init(pan->text, &pan->len, sizeof(pan->text));
     char title[64];
     snprintf(title, sizeof(title), "ringmq: %s %u", role_name(role), idx);
     proctitle_set(title);
@@ -204,31 +270,31 @@ static int spawn(const cfg_t *cfg, shm_t *shm, int role, uint32_t idx,
     signal(SIGHUP, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    sigprocmask(SIG_SETMASK, old, NULL);
-    if (admin_fd >= 0)
-        close(admin_fd);
+    sigprocmask(SIG_SETMASK, &sup.old_mask, NULL);
     uint32_t n_fe = shm->hdr->n_fe;
+    int n_listeners = sup.n_listeners;
+    int keep[CFG_MAX_LISTENERS + SHM_MAX_PROCS + 2], nk = 0;
+    if (log_fd() >= 0)
+        keep[nk++] = log_fd();
     int rc;
     if (role == PROC_FRONTEND) {
-        /* Keep our own listener sockets (one per listener) and eventfd. */
+        /* Our own listener sockets (one per listener) and eventfd. */
         int mine[CFG_MAX_LISTENERS];
-        for (int l = 0; l < n_listeners; l++) {
-            mine[l] = lfd[l * n_fe + idx];
-            for (uint32_t f = 0; f < n_fe; f++)
-                if (f != idx)
-                    close(lfd[l * n_fe + f]);
-        }
-        for (uint32_t f = 0; f < n_fe; f++)
-            if (f != idx)
-                close(efd[f]);
-        rc = fe_main(cfg, shm, idx, mine, n_listeners, efd[idx]);
+        for (int l = 0; l < n_listeners; l++)
+            keep[nk++] = mine[l] = sup.lfd[l * n_fe + idx];
+        keep[nk++] = sup.efd[idx];
+        close_others(keep, nk);
+        rc = fe_main(cfg, shm, idx, mine, n_listeners, sup.efd[idx]);
     } else {
-        for (int i = 0; i < n_listeners * (int)n_fe; i++)
-            close(lfd[i]);
-        rc = fo_main(cfg, shm, idx, efd);
+        for (uint32_t f = 0; f < n_fe; f++)
+            keep[nk++] = sup.efd[f];
+        close_others(keep, nk);
+        rc = fo_main(cfg, shm, idx, sup.efd);
     }
     _exit(rc);
 }
+
+static void sup_stop(void);
 
 static sup_child_t *find_child(pid_t pid)
 {
@@ -251,22 +317,82 @@ static void log_exit(const sup_child_t *c, int status, int expected)
                 strsignal(WTERMSIG(status)));
 }
 
-/* Reaps exited children.  Returns how many of them were still listed. */
-static int reap(int stopping, int *failed)
+/* Logs and clears child c's last words (its panic buffer), if any.  The
+ * child is dead: nobody else writes the buffer now. */
+static void last_words(const sup_child_t *c)
 {
-    int n = 0, status;
+    shm_panic_t *p = shm_panic(sup.shm, proc_index(c));
+    uint32_t n = __atomic_load_n(&p->len, __ATOMIC_RELAXED);
+    if (n > sizeof(p->text))
+        n = sizeof(p->text);
+    if (n == 0)
+        return;
+    char text[sizeof(p->text) + 1];
+    for (uint32_t i = 0; i < n; i++) {
+        char ch = p->text[i];
+        text[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+    }
+    text[n] = '\0';
+    log_err("%s %u last words: %s", role_name(c->role), c->index, text);
+    p->len = 0;
+}
+
+static void respawn(const sup_child_t *c);
+
+/* Decides what follows the death of child c (already logged). */
+static void after_exit(sup_child_t *c, int status)
+{
+    if (sup.stopping)
+        return;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CFG_EXIT_FATAL) {
+        log_err("%s %u exited with the fatal-configuration code %d: not "
+                "respawned; stopping the broker", role_name(c->role),
+                c->index, CFG_EXIT_FATAL);
+        sup.failed = 1;
+        sup_stop();
+        return;
+    }
+    uint64_t lived = now_ms() - c->started_ms;
+    uint32_t delay = 0;
+    if (c->restart_asked) {
+        c->fails = 0;
+    } else if (lived < SUP_START_MS) {
+        c->fails++;
+        delay = SUP_BACKOFF_MIN_MS;
+        for (uint32_t i = 1; i < c->fails && delay < SUP_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        if (delay > SUP_BACKOFF_MAX_MS)
+            delay = SUP_BACKOFF_MAX_MS;
+    } else {
+        c->fails = 0;
+    }
+    c->restart_asked = false;
+    if (delay == 0) {
+        respawn(c);
+        return;
+    }
+    log_warn("%s %u died during start-up (%u times in a row): respawning "
+             "in %u ms", role_name(c->role), c->index, c->fails, delay);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(c->ev_respawn, &tv);
+}
+
+/* Reaps exited children and acts on each. */
+static void reap(void)
+{
+    int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         sup_child_t *c = find_child(pid);
         if (c == NULL)
             continue;
-        log_exit(c, status, stopping);
-        if (!stopping)
-            *failed = 1;
+        log_exit(c, status, sup.stopping || c->restart_asked);
+        last_words(c);
         c->pid = 0;
-        n++;
+        __atomic_store_n(&sup.shm->hdr->procs[proc_index(c)].pid, 0,
+                         __ATOMIC_RELAXED);
+        after_exit(c, status);
     }
-    return n;
 }
 
 static int alive(void)
@@ -322,13 +448,51 @@ static void on_kill(evutil_socket_t fd, short what, void *arg)
 
 static void on_child(void)
 {
-    reap(sup.stopping, &sup.failed);
-    if (sup.failed && !sup.stopping) {
-        log_err("a child process died; stopping the broker (crash "
-                "recovery is not implemented yet)");
-        sup_stop();
-    }
+    reap();
     stop_if_done();
+}
+
+static void respawn(const sup_child_t *cc)
+{
+    sup_child_t *c = (sup_child_t *)cc;
+    if (sup.stopping || c->pid > 0)
+        return;
+    c->restarts++;
+    if (spawn(sup.cfg, c) < 0) {
+        c->fails++;
+        struct timeval tv = {1, 0};
+        evtimer_add(c->ev_respawn, &tv);
+        return;
+    }
+    log_notice("%s %u respawned (pid %d, restart %u)", role_name(c->role),
+               c->index, (int)c->pid, c->restarts);
+}
+
+static void on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    respawn(arg);
+}
+
+/* The admin socket's restart_frontend / restart_worker: a graceful stop
+ * (SIGTERM) of that child, then a respawn at once.  Returns 0, or -1 when
+ * no such child is running. */
+static int sup_restart(int role, uint32_t idx)
+{
+    for (int i = 0; i < n_children; i++) {
+        sup_child_t *c = &children[i];
+        if (c->role != role || c->index != idx)
+            continue;
+        if (c->pid <= 0 || c->restart_asked)
+            return -1;
+        c->restart_asked = true;
+        log_notice("%s %u: restart asked by the administrator",
+                   role_name(role), idx);
+        kill(c->pid, SIGTERM);
+        return 0;
+    }
+    return -1;
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg)
@@ -365,6 +529,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* libevent's own messages, in our log.  A respawned child creates its
+ * event base in a process whose memory still holds the supervisor's
+ * (fork without exec): libevent then says that two bases have signals,
+ * which is expected (the child's base is the one that gets them). */
+static void on_event_log(int severity, const char *msg)
+{
+    if (strncmp(msg, "Added a signal to event base", 28) == 0)
+        severity = EVENT_LOG_DEBUG;
+    switch (severity) {
+    case EVENT_LOG_DEBUG:
+        log_debug("libevent: %s", msg);
+        break;
+    case EVENT_LOG_MSG:
+        log_info("libevent: %s", msg);
+        break;
+    case EVENT_LOG_WARN:
+        log_warn("libevent: %s", msg);
+        break;
+    default:
+        log_err("libevent: %s", msg);
+    }
+}
+
 int sup_run(const cfg_t *cfg)
 {
     static shm_t shm;
@@ -375,6 +562,7 @@ int sup_run(const cfg_t *cfg)
 
     log_set_role("supervisor");
     proctitle_set("ringmq: supervisor");
+    event_set_log_callback(on_event_log);
     raise_fd_limit();
     log_notice("ringmq version %s starting", RINGMQ_VERSION);
     if (cfg->config_file[0])
@@ -445,22 +633,28 @@ int sup_run(const cfg_t *cfg)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, &old);
 
+    sup.shm = &shm;
+    sup.lfd = lfd;
+    sup.n_listeners = cfg->n_listeners;
+    sup.efd = efd;
+    sup.old_mask = old;
+    sup.cfg = cfg;
+    for (uint32_t w = 0; w < n_fo; w++)
+        children[n_children++] = (sup_child_t){.role = PROC_FANOUT,
+                                               .index = w};
+    for (uint32_t f = 0; f < n_fe; f++)
+        children[n_children++] = (sup_child_t){.role = PROC_FRONTEND,
+                                               .index = f};
     int failed = 0;
-    for (uint32_t w = 0; w < n_fo && !failed; w++)
-        if (spawn(cfg, &shm, PROC_FANOUT, w, lfd, cfg->n_listeners, efd,
-                  &old) < 0)
+    for (int i = 0; i < n_children && !failed; i++)
+        if (spawn(cfg, &children[i]) < 0)
             failed = 1;
-    for (uint32_t f = 0; f < n_fe && !failed; f++)
-        if (spawn(cfg, &shm, PROC_FRONTEND, f, lfd, cfg->n_listeners, efd,
-                  &old) < 0)
-            failed = 1;
-    /* The listeners belong to the frontends now; we keep copies so a
-     * respawned frontend can get its slot's sockets back. */
+    /* The listeners belong to the frontends; we keep them so a respawned
+     * frontend gets its slot's sockets back. */
 
     /* The loop is created after the forks: children inherit none of its
      * descriptors. */
     signal(SIGPIPE, SIG_IGN); /* a vanished admin client */
-    sup.cfg = cfg;
     sup.failed = failed;
     sup.base = event_base_new();
     if (sup.base == NULL) {
@@ -476,6 +670,9 @@ int sup_run(const cfg_t *cfg)
     }
     sup.ev_kill = evtimer_new(sup.base, on_kill, NULL);
     sup.ev_reap = event_new(sup.base, -1, EV_PERSIST, on_reap, NULL);
+    for (int i = 0; i < n_children; i++)
+        children[i].ev_respawn = evtimer_new(sup.base, on_respawn,
+                                             &children[i]);
     struct timeval sec = {1, 0};
     event_add(sup.ev_reap, &sec);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -485,7 +682,8 @@ int sup_run(const cfg_t *cfg)
                            .shm = &shm,
                            .efd = efd,
                            .started = shm.hdr->procs[0].started,
-                           .stop = sup_stop};
+                           .stop = sup_stop,
+                           .restart = sup_restart};
     sup_admin_start(&env, admin_fd);
     admin_fd = -1;
 
@@ -502,6 +700,8 @@ int sup_run(const cfg_t *cfg)
         event_free(ev_sig[i]);
     event_free(sup.ev_kill);
     event_free(sup.ev_reap);
+    for (int i = 0; i < n_children; i++)
+        event_free(children[i].ev_respawn);
     event_base_free(sup.base);
     uint64_t blocks, bytes;
     arena_usage(&shm.arena, &blocks, &bytes);

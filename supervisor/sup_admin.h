@@ -18,6 +18,9 @@ typedef struct sup_admin_env {
     const int *efd;       /* eventfd per frontend (wake-ups) */
     uint64_t started;     /* unix time the broker started */
     void (*stop)(void);   /* begins stopping the broker (shutdown) */
+    /* restarts child (role PROC_*, index) gracefully: 0, or -1 when it is
+     * not running */
+    int (*restart)(int role, uint32_t idx);
 } sup_admin_env_t;
 
 /*

@@ -157,8 +157,7 @@ static void add_proc_common(cJSON *o, const proc_t *p, uint32_t index)
     cJSON_AddNumberToObject(o, "index", index);
     cJSON_AddNumberToObject(o, "pid", LOAD(p->pid));
     add_time(o, "started", LOAD(p->started));
-    /* Children are not restarted until crash isolation lands. */
-    cJSON_AddNumberToObject(o, "restarts", 0);
+    cJSON_AddNumberToObject(o, "restarts", LOAD(p->restarts));
 }
 
 static cJSON *cmd_stats(void)
@@ -697,6 +696,29 @@ static int cmd_sessions(adm_client_t *c, const adm_req_t *r, cJSON **res,
 
 /* ---- log_level ----------------------------------------------------------- */
 
+static cJSON *cmd_restart(const adm_req_t *r, adm_err_t *err)
+{
+    bool worker = r->cmd->id == ADM_CMD_RESTART_WORKER;
+    uint32_t idx = (uint32_t)r->args[0]->valuedouble;
+    uint32_t n = worker ? adm_env.shm->hdr->n_fo : adm_env.shm->hdr->n_fe;
+    const char *what = worker ? "fan-out worker" : "frontend";
+    if (idx >= n) {
+        adm_err_set(err, ADM_E_NOT_FOUND, "no %s %u (there are %u)", what,
+                    idx, n);
+        return NULL;
+    }
+    if (adm_env.restart(worker ? PROC_FANOUT : PROC_FRONTEND, idx) < 0) {
+        adm_err_set(err, ADM_E_BUSY,
+                    "%s %u is not running (restarting already)", what, idx);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "role", worker ? "fanout" : "frontend");
+    cJSON_AddNumberToObject(o, "index", idx);
+    cJSON_AddBoolToObject(o, "restarting", true);
+    return o;
+}
+
 static cJSON *cmd_log_level(const adm_req_t *r, adm_err_t *err)
 {
     const cJSON *v = adm_req_arg(r, "types");
@@ -766,10 +788,7 @@ int adm_exec(adm_client_t *c, const adm_req_t *r, cJSON **result,
         break;
     case ADM_CMD_RESTART_FRONTEND:
     case ADM_CMD_RESTART_WORKER:
-        adm_err_set(err, ADM_E_UNSUPPORTED,
-                    "%s needs crash isolation (issue 4), which is not "
-                    "implemented yet: children are not restarted",
-                    r->cmd->name);
+        *result = cmd_restart(r, err);
         break;
     case ADM_CMD_LOG_LEVEL:
         *result = cmd_log_level(r, err);

@@ -254,6 +254,52 @@ class Broker:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def children(self):
+        """ringmq: {("frontend", i) or ("fanout", i): pid} of the running
+        children, from their process titles ("ringmq: frontend 0")."""
+        out = {}
+        for pid in _group_pids(self.proc.pid):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    title = f.read().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                continue
+            m = re.match(r"ringmq: (frontend|fanout) (\d+)", title)
+            if m:
+                out[(m.group(1), int(m.group(2)))] = pid
+        return out
+
+    def kill_child(self, role, index, sig=signal.SIGKILL):
+        """Sends sig to child (role, index); its death is then expected
+        (not reported by stop()).  Returns the pid."""
+        pid = self.children().get((role, index))
+        if pid is None:
+            fail("no running %s %d to kill" % (role, index))
+        self.start_pids.discard(pid)
+        os.kill(pid, sig)
+        return pid
+
+    def expect_restart(self, role, index):
+        """The child (role, index) is about to be restarted on purpose
+        (admin restart): its death is not reported by stop()."""
+        pid = self.children().get((role, index))
+        if pid is not None:
+            self.start_pids.discard(pid)
+        return pid
+
+    def wait_child(self, role, index, old_pid, timeout=10.0):
+        """Waits until (role, index) runs with a pid other than old_pid;
+        returns the new pid (then watched like the others)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.children().get((role, index))
+            if pid is not None and pid != old_pid:
+                self.start_pids.add(pid)
+                return pid
+            time.sleep(0.05)
+        fail("%s %d was not respawned within %.0f s; log tail:\n%s"
+             % (role, index, timeout, self.log_tail()))
+
     def stop(self):
         """SIGTERM, wait up to 5 s, else kill -9.  Fails when the broker
         had already died, did not exit in time, or (ringmq) exited non-zero

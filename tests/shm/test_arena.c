@@ -2126,6 +2126,132 @@ test_cross_process_stress(void **state)
     fix_teardown(&f);
 }
 
+/* ---- recovery of a partition whose owner died (arena_part_recover) ---- */
+
+/* Releases every handle in hs, then asserts that the whole partition is
+ * one free block again (everything merged back). */
+static void
+assert_all_free_after(fix_t *f, arena_h *hs, int n)
+{
+    void *d;
+
+    for (int i = 0; i < n; i++) {
+        if (hs[i]) {
+            arena_release(&f->a, hs[i]);
+        }
+    }
+    arena_h all = arena_alloc(&f->a, &f->a.parts[0],
+                              f->a.parts[0].size - ARENA_HDR, &d);
+    assert_true(all != 0);
+    arena_release(&f->a, all);
+}
+
+static void
+test_recover_keeps_used_blocks(void **state)
+{
+    fix_t f;
+    arena_h hs[12];
+    uint8_t *data[12];
+    (void) state;
+
+    fix_setup(&f, 1, 64 * 1024);
+    for (int i = 0; i < 12; i++) {
+        void *d;
+        hs[i] = arena_alloc(&f.a, &f.a.parts[0], (size_t)(10 + i * 300), &d);
+        assert_true(hs[i] != 0);
+        data[i] = d;
+        memset(d, 0x40 + i, (size_t)(10 + i * 300));
+    }
+    /* Three released by "another process": on the remote-free stack. */
+    for (int i = 0; i < 12; i += 4) {
+        arena_release(&f.a, hs[i]);
+        hs[i] = 0;
+    }
+    /* The dead owner's free lists: garbage. */
+    memset(f.a.parts[0].free_head, 0xab, sizeof(f.a.parts[0].free_head));
+    arena_part_recover(&f.a, &f.a.parts[0]);
+    for (int i = 0; i < 12; i++) {
+        if (hs[i] == 0) {
+            continue;
+        }
+        uint32_t len;
+        assert_ptr_equal(arena_get(&f.a, hs[i], &len), data[i]);
+        for (uint32_t k = 0; k < len; k++) {
+            assert_int_equal(data[i][k], 0x40 + i);
+        }
+    }
+    /* New allocations never overlap a block in use. */
+    for (int j = 0; j < 20; j++) {
+        void *d;
+        arena_h h = arena_alloc(&f.a, &f.a.parts[0], 200, &d);
+        assert_true(h != 0);
+        memset(d, 0, 200);
+        arena_release(&f.a, h);
+    }
+    for (int i = 0; i < 12; i++) {
+        if (hs[i]) {
+            assert_int_equal(data[i][0], 0x40 + i);
+        }
+    }
+    assert_all_free_after(&f, hs, 12);
+    fix_teardown(&f);
+}
+
+/* The owner died in the middle of a split: the leading block was taken
+ * off its list (state 0, still its old order) and its upper half already
+ * pushed one order down.  The walk sees one whole free block. */
+static void
+test_recover_mid_split(void **state)
+{
+    fix_t f;
+    (void) state;
+
+    fix_setup(&f, 1, 64 * 1024);
+    arena_part_t *p = &f.a.parts[0];
+    arena_blk_t *lead = (arena_blk_t *)(f.map + p->start);
+    arena_blk_t *upper = (arena_blk_t *)(f.map + p->start + 32 * 1024);
+    assert_int_equal(lead->cls, 10);
+    lead->state = 0;
+    upper->cls = 9;
+    upper->state = ARENA_FREE;
+    upper->ref = 0;
+    memset(p->free_head, 0, sizeof(p->free_head));
+    arena_part_recover(&f.a, p);
+    assert_all_free_after(&f, NULL, 0);
+    fix_teardown(&f);
+}
+
+/* The owner died in the middle of a merge: the released block (upper
+ * buddy) was unlinked-to-be (state 0) while its lower buddy is still on a
+ * list; both come back and merge. */
+static void
+test_recover_mid_merge(void **state)
+{
+    fix_t f;
+    arena_h hs[2];
+    void *d;
+    (void) state;
+
+    fix_setup(&f, 1, 64 * 1024);
+    arena_part_t *p = &f.a.parts[0];
+    hs[0] = arena_alloc(&f.a, p, 32 * 1024 - ARENA_HDR, &d);
+    hs[1] = arena_alloc(&f.a, p, 32 * 1024 - ARENA_HDR, &d);
+    assert_true(hs[0] != 0 && hs[1] != 0);
+    arena_release(&f.a, hs[0]);
+    /* Owner takes it (merge_free would list it); killed midway: */
+    arena_blk_t *b = blk_of(d);
+    b->state = 0; /* hs[1]'s block caught mid-merge after its release */
+    p->remote_free = 0;
+    arena_blk_t *lower = (arena_blk_t *)(f.map + p->start);
+    lower->state = ARENA_RELEASED; /* hs[0]: still on the remote stack */
+    p->remote_free = (uint32_t)((p->start) / 64);
+    links_of(lower)[0] = 0;
+    memset(p->free_head, 0x11, sizeof(p->free_head));
+    arena_part_recover(&f.a, p);
+    assert_all_free_after(&f, NULL, 0);
+    fix_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -2144,6 +2270,9 @@ main(void)
         cmocka_unit_test(test_split_serves_small),
         cmocka_unit_test(test_random_merge_back),
         cmocka_unit_test(test_cross_process_stress),
+        cmocka_unit_test(test_recover_keeps_used_blocks),
+        cmocka_unit_test(test_recover_mid_split),
+        cmocka_unit_test(test_recover_mid_merge),
     };
 
     /* Refused handles are logged; the tests provoke many on purpose. */

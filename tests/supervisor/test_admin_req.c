@@ -76,7 +76,7 @@ static void test_every_command_parses(void **state)
     ok("{\"cmd\":\"config\"}");
     ok("{\"cmd\":\"reload\"}");
     ok("{\"cmd\":\"restart_frontend\",\"index\":0}");
-    ok("{\"cmd\":\"restart_worker\"}");
+    ok("{\"cmd\":\"restart_worker\",\"index\":1}");
     ok("{\"cmd\":\"log_level\"}");
     ok("{\"cmd\":\"log_level\",\"types\":\"all\"}");
     ok("{\"cmd\":\"shutdown\"}");
@@ -213,6 +213,7 @@ static void test_integer_arguments(void **state)
     bad("{\"cmd\":\"clients\",\"offset\":4294967296}", ADM_E_BAD_ARGUMENT);
     bad("{\"cmd\":\"clients\",\"frontend\":64}", ADM_E_BAD_ARGUMENT);
     bad("{\"cmd\":\"restart_worker\",\"index\":\"0\"}", ADM_E_BAD_ARGUMENT);
+    bad("{\"cmd\":\"restart_frontend\"}", ADM_E_BAD_ARGUMENT);
 
     adm_req_t r;
     adm_err_t err;
