@@ -12,7 +12,7 @@ PKGS    := libevent-dev libjemalloc-dev libcmocka-dev libcjson-dev libssl-dev li
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
                -Wno-missing-field-initializers -D_GNU_SOURCE -MMD -MP \
                -I. -Icommon -Ishm -Ifrontend -Ifanout -Isupervisor
-LIBS := -levent -lcjson -luring -ljemalloc -lpthread
+LIBS := -levent -lcjson -luring -lssl -lcrypto -ljemalloc -lpthread
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -21,7 +21,7 @@ CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -DRINGMQ_NO_JEMALLOC
 LDFLAGS := -fsanitize=address,undefined
-LIBS    := -levent -lcjson -luring -lpthread
+LIBS    := -levent -lcjson -luring -lssl -lcrypto -lpthread
 else
 BUILD   := build/rel
 BIN     := bin
