@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "fe.h"
+#include "fe_tls.h"
 #include "fo.h"
 #include "log.h"
 #include "mem.h"
@@ -355,6 +356,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         adm_err_t err;
         cJSON *res = sup_cfg_reload(sup.cfg, &err);
         cJSON_Delete(res); /* everything was logged */
+        /* Frontends reload the certificates of their TLS listeners. */
+        for (int i = 0; i < n_children; i++)
+            if (children[i].pid > 0 && children[i].role == PROC_FRONTEND)
+                kill(children[i].pid, SIGHUP);
         break;
     }
     case SIGCHLD:
@@ -380,6 +385,12 @@ int sup_run(const cfg_t *cfg)
     if (cfg->config_file[0])
         log_notice("Config loaded from %s.", cfg->config_file);
 
+    /* Certificates and keys load now, before anything is opened: a bad
+     * one is a configuration error (exit 2, no restart). */
+    if (fe_tls_setup(cfg) < 0) {
+        log_err("TLS setup failed: fix the listener's certificate files");
+        return CFG_EXIT_FATAL;
+    }
     if (cfg->daemon && daemon(1, 0) < 0) {
         log_err("daemon() failed: %s", strerror(errno));
         return 1;
