@@ -4,6 +4,7 @@
  * job on its mailbox), and the JSON it answers.  docs/admin.md describes
  * every command; this file is the implementation of that page.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -763,6 +764,12 @@ int adm_exec(adm_client_t *c, const adm_req_t *r, cJSON **result,
         break;
     case ADM_CMD_RELOAD:
         *result = sup_cfg_reload(adm_env.cfg, err);
+        /* As with SIGHUP: frontends reload their TLS certificates. */
+        for (uint32_t f = 0; *result && f < adm_env.shm->hdr->n_fe; f++) {
+            pid_t pid = (pid_t)shm_fe_proc(adm_env.shm, f)->pid;
+            if (pid > 0)
+                kill(pid, SIGHUP);
+        }
         break;
     case ADM_CMD_RESTART_FRONTEND:
     case ADM_CMD_RESTART_WORKER:
