@@ -12,7 +12,7 @@ PKGS    := libevent-dev libjemalloc-dev libcmocka-dev libcjson-dev libssl-dev li
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
                -Wno-missing-field-initializers -D_GNU_SOURCE -MMD -MP \
                -I. -Icommon -Ishm -Ifrontend -Ifanout -Isupervisor
-LIBS := -levent -lcjson -luring -ljemalloc -lpthread
+LIBS := -levent -lcjson -luring -lssl -lcrypto -ljemalloc -lpthread
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -21,7 +21,7 @@ CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -DRINGMQ_NO_JEMALLOC
 LDFLAGS := -fsanitize=address,undefined
-LIBS    := -levent -lcjson -luring -lpthread
+LIBS    := -levent -lcjson -luring -lssl -lcrypto -lpthread
 else
 BUILD   := build/rel
 BIN     := bin
@@ -38,7 +38,7 @@ LIBA    := $(BUILD)/libringmq.a
 TEST_SRC := $(wildcard tests/common/test_*.c tests/shm/test_*.c tests/fanout/test_*.c tests/frontend/test_*.c tests/supervisor/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit e2e run clean format
+.PHONY: all deps node-deps test unit e2e run clean format
 all: $(BIN)/ringmq
 
 $(BUILD)/%.o: %.c
@@ -98,7 +98,18 @@ deps:
 
 unit: $(TEST_BIN)
 
-test: deps
+# MQTT.js for tests/e2e/test_websocket.py, from package-lock.json, once.
+# Without npm or a registry the test is skipped, not failed.
+NODE_DIR := tests/e2e/node
+node-deps:
+	@if [ ! -d $(NODE_DIR)/node_modules ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    npm ci --prefix $(NODE_DIR) --no-audit --no-fund >/dev/null 2>&1 || \
+	      echo "npm ci --prefix $(NODE_DIR) failed: the MQTT.js test will be skipped"; \
+	  else echo "npm not found: the MQTT.js test will be skipped"; fi; \
+	fi
+
+test: deps node-deps
 	$(MAKE) all unit
 	@RINGMQ_BIN=$(BIN)/ringmq RINGMQ_TESTBIN=$(BUILD)/tests tests/run_all.sh
 

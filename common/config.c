@@ -107,6 +107,13 @@ static int cfg_key_include_dir(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_arena_size(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_ingest_ring(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_admin_socket(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_tls_file(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_capath(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_tls_bool(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_tls_version(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_ciphers(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_ws_path(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_ws_frame(cfg_t *c, const cfg_line_t *l);
 
 static const cfg_key_t cfg_keys[] = {
     { "listener", cfg_key_listener },
@@ -135,6 +142,18 @@ static const cfg_key_t cfg_keys[] = {
     { "ingest_ring_size", cfg_key_ingest_ring },
     CFG_UINT("connect_timeout", connect_timeout, 1, CFG_TIMEOUT_MAX),
     { "admin_socket", cfg_key_admin_socket },
+    /* listener options: they apply to the listener above them */
+    { "certfile", cfg_key_tls_file },
+    { "keyfile", cfg_key_tls_file },
+    { "cafile", cfg_key_tls_file },
+    { "capath", cfg_key_capath },
+    { "require_certificate", cfg_key_tls_bool },
+    { "use_identity_as_username", cfg_key_tls_bool },
+    { "tls_version", cfg_key_tls_version },
+    { "ciphers", cfg_key_ciphers },
+    { "ciphers_tls1.3", cfg_key_ciphers },
+    { "websockets_path", cfg_key_ws_path },
+    { "websockets_max_frame_size", cfg_key_ws_frame },
 };
 
 /* Keep in sync with docs/configuration.md, "Accepted and ignored". */
@@ -183,20 +202,11 @@ static const cfg_unsupported_t cfg_unsupported[] = {
     { "plugin", 0, "plugins" },
     { "global_plugin", 0, "plugins" },
     { "plugin_opt_", 1, "plugins" },
-    { "cafile", 0, "TLS" },
-    { "capath", 0, "TLS" },
-    { "certfile", 0, "TLS" },
-    { "keyfile", 0, "TLS" },
-    { "ciphers", 0, "TLS" },
-    { "ciphers_tls1.3", 0, "TLS" },
     { "crlfile", 0, "TLS" },
     { "dhparamfile", 0, "TLS" },
-    { "require_certificate", 0, "TLS" },
-    { "tls_version", 0, "TLS" },
     { "tls_engine", 0, "TLS" },
     { "tls_engine_kpass_sha1", 0, "TLS" },
     { "tls_keyform", 0, "TLS" },
-    { "use_identity_as_username", 0, "TLS client certificates" },
     { "use_subject_as_username", 0, "TLS client certificates" },
     { "http_dir", 0, "WebSockets" },
     { "websockets_headers_size", 0, "WebSockets" },
@@ -771,22 +781,195 @@ cfg_key_per_listener(cfg_t *c, const cfg_line_t *l)
     return 0;
 }
 
+/* The listener the listener options of a line apply to: the one of the
+ * last listener line, or the default listener (port, bind_address) when
+ * there is none yet, as in Mosquitto. */
+static cfg_listener_t *
+cfg_cur_listener(cfg_t *c)
+{
+    return c->n_listeners > 0 ? &c->listeners[c->n_listeners - 1]
+                              : &c->default_listener;
+}
+
 static int
 cfg_key_protocol(cfg_t *c, const cfg_line_t *l)
 {
-    (void) c;
+    cfg_listener_t *ls = cfg_cur_listener(c);
 
     if (cfg_nargs(l, 1, 1) < 0) {
         return -1;
     }
     if (strcmp(l->argv[0], "mqtt") == 0) {
+        ls->protocol = CFG_PROTO_MQTT;
         return 0;
     }
     if (strcmp(l->argv[0], "websockets") == 0) {
-        return cfg_error(l, "protocol websockets is not supported yet");
+        ls->protocol = CFG_PROTO_WEBSOCKETS;
+        return 0;
     }
     return cfg_error(l, "protocol: '%s' is not mqtt or websockets",
                      l->argv[0]);
+}
+
+/* certfile, keyfile, cafile PATH: a file that must be readable now (the
+ * supervisor loads it before the processes start, and again on SIGHUP). */
+static int
+cfg_key_tls_file(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    struct stat st;
+    char *dst;
+
+    if (strcmp(l->key, "certfile") == 0) {
+        dst = ls->certfile;
+    } else if (strcmp(l->key, "keyfile") == 0) {
+        dst = ls->keyfile;
+    } else {
+        dst = ls->cafile;
+        ls->tls_option_set = true;
+    }
+    if (cfg_rest_string(l, l->rest, dst, CFG_PATH_MAX) < 0) {
+        return -1;
+    }
+    if (stat(dst, &st) < 0 || access(dst, R_OK) < 0) {
+        return cfg_error(l, "%s: cannot read %s: %s", l->key, dst,
+                         strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return cfg_error(l, "%s: %s is a directory, not a file", l->key,
+                         dst);
+    }
+    return 0;
+}
+
+/* capath DIR: a directory of CA certificates (hashed names, c_rehash). */
+static int
+cfg_key_capath(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    struct stat st;
+
+    if (cfg_rest_string(l, l->rest, ls->capath, CFG_PATH_MAX) < 0) {
+        return -1;
+    }
+    if (stat(ls->capath, &st) < 0) {
+        return cfg_error(l, "capath: cannot read %s: %s", ls->capath,
+                         strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return cfg_error(l, "capath: %s is not a directory", ls->capath);
+    }
+    ls->tls_option_set = true;
+    return 0;
+}
+
+/* require_certificate, use_identity_as_username: booleans. */
+static int
+cfg_key_tls_bool(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    bool v;
+
+    if (cfg_one_bool(l, &v) < 0) {
+        return -1;
+    }
+    if (strcmp(l->key, "require_certificate") == 0) {
+        ls->require_certificate = v;
+    } else {
+        ls->use_identity_as_username = v;
+    }
+    ls->tls_option_set = true;
+    return 0;
+}
+
+/* tls_version: the oldest TLS version the listener accepts. */
+static int
+cfg_key_tls_version(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+
+    if (cfg_nargs(l, 1, 1) < 0) {
+        return -1;
+    }
+    if (strcmp(l->argv[0], "tlsv1.2") == 0) {
+        ls->tls_version = CFG_TLS_V12;
+    } else if (strcmp(l->argv[0], "tlsv1.3") == 0) {
+        ls->tls_version = CFG_TLS_V13;
+    } else if (strcmp(l->argv[0], "tlsv1.1") == 0
+               || strcmp(l->argv[0], "tlsv1") == 0)
+    {
+        return cfg_error(l, "tls_version: %s is not supported (ringmq "
+                            "speaks TLS 1.2 and 1.3)", l->argv[0]);
+    } else {
+        return cfg_error(l, "tls_version: '%s' is not tlsv1.2 or tlsv1.3",
+                         l->argv[0]);
+    }
+    ls->tls_option_set = true;
+    return 0;
+}
+
+/* ciphers (TLS 1.2, OpenSSL cipher list) and ciphers_tls1.3 (TLS 1.3
+ * suites): checked by OpenSSL when the listener's context is built. */
+static int
+cfg_key_ciphers(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    char *dst = strcmp(l->key, "ciphers") == 0 ? ls->ciphers
+                                               : ls->ciphers_tls13;
+
+    if (cfg_nargs(l, 1, 1) < 0) {
+        return -1;
+    }
+    if (cfg_rest_string(l, l->argv[0], dst, CFG_PATH_MAX) < 0) {
+        return -1;
+    }
+    ls->tls_option_set = true;
+    return 0;
+}
+
+/* websockets_path /PATH: the HTTP path a WebSocket client must ask for. */
+static int
+cfg_key_ws_path(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    const char *p;
+
+    if (cfg_nargs(l, 1, 1) < 0) {
+        return -1;
+    }
+    if (l->argv[0][0] != '/') {
+        return cfg_error(l, "websockets_path: '%s' does not start with /",
+                         l->argv[0]);
+    }
+    for (p = l->argv[0]; *p; p++) {
+        if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f
+            || *p == '?' || *p == '#')
+        {
+            return cfg_error(l, "websockets_path: '%s' is not a plain URL "
+                                "path", l->argv[0]);
+        }
+    }
+    if (cfg_rest_string(l, l->argv[0], ls->ws_path, sizeof(ls->ws_path))
+        < 0)
+    {
+        return -1;
+    }
+    ls->ws_option_set = true;
+    return 0;
+}
+
+static int
+cfg_key_ws_frame(cfg_t *c, const cfg_line_t *l)
+{
+    cfg_listener_t *ls = cfg_cur_listener(c);
+    uint64_t v;
+
+    if (cfg_one_uint(l, CFG_WS_FRAME_MIN, CFG_WS_FRAME_MAX, &v) < 0) {
+        return -1;
+    }
+    ls->ws_max_frame = (uint32_t) v;
+    ls->ws_option_set = true;
+    return 0;
 }
 
 /* Included files would be read in an order and with a scope (main file
@@ -1149,9 +1332,11 @@ cfg_min_publish(uint64_t n)
     return hdr + rem;
 }
 
+/* Adds a listener on port and address with the options of tmpl (NULL:
+ * plain MQTT). */
 static int
 cfg_add_listener(cfg_t *c, const char *where, uint16_t port,
-                 const char *address)
+                 const char *address, const cfg_listener_t *tmpl)
 {
     cfg_listener_t *ls;
 
@@ -1161,9 +1346,67 @@ cfg_add_listener(cfg_t *c, const char *where, uint16_t port,
         return -1;
     }
     ls = &c->listeners[c->n_listeners++];
-    memset(ls, 0, sizeof(*ls));
+    if (tmpl != NULL) {
+        *ls = *tmpl;
+    } else {
+        memset(ls, 0, sizeof(*ls));
+    }
     ls->port = port;
     strcpy(ls->address, address);
+    return 0;
+}
+
+/* True when ls has any listener option besides its port and address. */
+static bool
+cfg_listener_has_options(const cfg_listener_t *ls)
+{
+    return ls->protocol != CFG_PROTO_MQTT || ls->certfile[0] != '\0'
+           || ls->keyfile[0] != '\0' || ls->tls_option_set
+           || ls->ws_option_set;
+}
+
+/* Checks that the options of one listener make sense together and fills
+ * in derived defaults. */
+static int
+cfg_finish_listener(cfg_t *c, const char *where, cfg_listener_t *ls)
+{
+    const char *what;
+
+    what = ls->certfile[0] == '\0' && ls->keyfile[0] != '\0'
+               ? "keyfile is given without certfile"
+           : ls->certfile[0] != '\0' && ls->keyfile[0] == '\0'
+               ? "certfile is given without keyfile"
+           : ls->certfile[0] == '\0' && ls->tls_option_set
+               ? "TLS options (cafile, capath, require_certificate, "
+                 "use_identity_as_username, tls_version, ciphers) need "
+                 "certfile and keyfile"
+           : ls->require_certificate && ls->cafile[0] == '\0'
+                 && ls->capath[0] == '\0'
+               ? "require_certificate needs cafile or capath to check "
+                 "client certificates with"
+           : ls->use_identity_as_username && !ls->require_certificate
+               ? "use_identity_as_username needs require_certificate true"
+           : ls->ws_option_set && ls->protocol != CFG_PROTO_WEBSOCKETS
+               ? "websockets_path and websockets_max_frame_size need "
+                 "protocol websockets"
+           : NULL;
+    if (what != NULL) {
+        cfg_print("%s: listener %u: %s", where, (unsigned) ls->port, what);
+        return -1;
+    }
+    if (ls->protocol == CFG_PROTO_WEBSOCKETS) {
+        if (ls->ws_path[0] == '\0') {
+            strcpy(ls->ws_path, CFG_WS_PATH_DEFAULT);
+        }
+        if (ls->ws_max_frame == 0) {
+            /* One frame may carry the largest packet, its header and a
+             * little of the next. */
+            ls->ws_max_frame = c->max_packet_size;
+            if (ls->ws_max_frame < 65536) {
+                ls->ws_max_frame = 65536;
+            }
+        }
+    }
     return 0;
 }
 
@@ -1182,16 +1425,22 @@ cfg_finish(cfg_t *c)
 
     /* Listeners, as Mosquitto 2 decides them. */
     c->local_only = c->n_listeners == 0 && !c->default_listener_set;
+    if (c->local_only && cfg_listener_has_options(&c->default_listener)) {
+        cfg_print("%s: listener options (protocol, certfile, ...) are given "
+                  "but no listener: add a listener or port line above them",
+                  where);
+        return -1;
+    }
     if (c->local_only) {
         if (c->n_cmd_ports == 0) {
             if (cfg_add_listener(c, where, CFG_DEFAULT_PORT,
-                                 CFG_LOCAL_ADDRESS) < 0) {
+                                 CFG_LOCAL_ADDRESS, NULL) < 0) {
                 return -1;
             }
         }
         for (i = 0; i < c->n_cmd_ports; i++) {
             if (cfg_add_listener(c, where, c->cmd_ports[i],
-                                 CFG_LOCAL_ADDRESS) < 0) {
+                                 CFG_LOCAL_ADDRESS, NULL) < 0) {
                 return -1;
             }
         }
@@ -1203,7 +1452,8 @@ cfg_finish(cfg_t *c)
             port = c->default_listener.port != 0 ? c->default_listener.port
                                                  : CFG_DEFAULT_PORT;
             if (cfg_add_listener(c, where, port,
-                                 c->default_listener.address) < 0) {
+                                 c->default_listener.address,
+                                 &c->default_listener) < 0) {
                 return -1;
             }
         }
@@ -1235,6 +1485,12 @@ cfg_finish(cfg_t *c)
                               : "(all addresses)");
                 return -1;
             }
+        }
+    }
+
+    for (i = 0; i < c->n_listeners; i++) {
+        if (cfg_finish_listener(c, where, &c->listeners[i]) < 0) {
+            return -1;
         }
     }
 

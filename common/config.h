@@ -21,9 +21,41 @@
 /* max_queued_messages 0 ("no maximum" in Mosquitto) is stored as this. */
 #define CFG_QUEUED_MAX 65536
 
+/* A listener's protocol (the `protocol` key). */
+#define CFG_PROTO_MQTT 0
+#define CFG_PROTO_WEBSOCKETS 1
+
+/* Minimum TLS version (`tls_version`); 0 is the default, TLS 1.2. */
+#define CFG_TLS_V12 0
+#define CFG_TLS_V13 1
+
+#define CFG_PATH_MAX 256
+#define CFG_WS_PATH_DEFAULT "/mqtt"
+#define CFG_WS_FRAME_MIN 126u           /* websockets_max_frame_size */
+#define CFG_WS_FRAME_MAX 268435460u
+
+/*
+ * One listener and the options that follow its `listener` line in the file
+ * (Mosquitto's listener-specific keys).  TLS is on when certfile is set;
+ * WebSocket when protocol is CFG_PROTO_WEBSOCKETS; both make WSS.
+ */
 typedef struct cfg_listener {
     uint16_t port;
     char address[64]; /* empty: all addresses */
+    uint8_t protocol;  /* CFG_PROTO_* */
+    uint8_t tls_version; /* CFG_TLS_*: the oldest version accepted */
+    bool require_certificate;
+    bool use_identity_as_username;
+    bool tls_option_set; /* a TLS key other than certfile/keyfile was seen */
+    char certfile[CFG_PATH_MAX]; /* "" = no TLS */
+    char keyfile[CFG_PATH_MAX];
+    char cafile[CFG_PATH_MAX];
+    char capath[CFG_PATH_MAX];
+    char ciphers[CFG_PATH_MAX];       /* TLS 1.2 cipher list, "" = default */
+    char ciphers_tls13[CFG_PATH_MAX]; /* TLS 1.3 suites, "" = default */
+    char ws_path[128];       /* websockets_path, default /mqtt */
+    uint32_t ws_max_frame;   /* websockets_max_frame_size, 0 = derived */
+    bool ws_option_set;      /* a websockets_* key was seen */
 } cfg_listener_t;
 
 typedef struct cfg {
@@ -69,7 +101,9 @@ typedef struct cfg {
     bool local_only;
 
     /* Parser state, read by cfg_finish; other modules ignore it. */
-    cfg_listener_t default_listener; /* from port / bind_address */
+    cfg_listener_t default_listener; /* from port / bind_address, and the
+                                        listener options given before the
+                                        first listener line */
     bool default_listener_set;
     uint16_t cmd_ports[CFG_MAX_LISTENERS]; /* -p, in order */
     int n_cmd_ports;

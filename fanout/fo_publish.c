@@ -102,15 +102,17 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     fo_index_match(fo->ix, topic, tlen, on_match, fo);
 
     /* Decide first, then push. */
-    uint32_t n = 0;
+    uint32_t n = 0, skipped = 0;
     for (uint32_t i = 0; i < fo->n_match; i++) {
         uint32_t slot = fo->match[i].slot;
         sess_slot_t *s = shm_slot(fo->shm, slot);
         uint8_t q = fo->match[i].qos < r->qos ? fo->match[i].qos : r->qos;
         if (s->state == SESS_FREE)
             continue;
-        if (redo && pushed_already(fo, slot, r->h1))
-            continue; /* delivered before the restart */
+        if (redo && pushed_already(fo, slot, r->h1)) {
+            skipped++; /* delivered before the restart */
+            continue;
+        }
         if (s->state == SESS_OFFLINE && q == 0) {
             fo->proc->drops_offline0++;
             continue;
@@ -133,6 +135,10 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
         fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
     }
     fo->proc->msgs_out += n;
+    if (skipped)
+        log_notice("worker %u: PUBLISH on %.*s redone after a restart: %u "
+                   "deliveries made before it skipped, %u made now",
+                   fo->idx, (int)tlen, topic, skipped, n);
     /* The ingest reference goes once the record is consumed. */
     fo_release_after(fo, r->h1);
 }

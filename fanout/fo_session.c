@@ -244,8 +244,11 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
      * a redo of the CONNECT that made the session). */
     if (s->client_id != r->h1)
         fo_release_after(fo, r->h1);
-    if (redo && connect_done(fo, slot, r))
+    if (redo && connect_done(fo, slot, r)) {
+        log_notice("worker %u: CONNECT for slot %u was handled before a "
+                   "restart", fo->idx, slot);
         return;
+    }
     switch (s->state) {
     case SESS_OFFLINE:
         if (clean)
@@ -348,8 +351,11 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
          * (the blob moved there); retained messages it was still sending
          * then are not sent again. */
         const ctl_rec_t *last = ring_last(sess_ctl(fo->shm, slot));
-        if (last != NULL && last->h == r->h1)
+        if (last != NULL && last->h == r->h1) {
+            log_notice("worker %u: (UN)SUBSCRIBE for slot %u was handled "
+                       "before a restart", fo->idx, slot);
             return;
+        }
     }
     sub_blob_t sb;
     if (sub_blob_open(b, blen, &sb) < 0) {

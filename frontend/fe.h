@@ -28,8 +28,15 @@ enum {
     C_ACTIVE = 2      /* attached to its session slot */
 };
 
+/* TLS / WebSocket state of a connection (fe_xport.c). */
+typedef struct fe_xport fe_xport_t;
+
 typedef struct fe_conn {
     int fd;
+    int listener;  /* index in cfg->listeners */
+    fe_xport_t *x; /* TLS / WebSocket transport; NULL for plain TCP */
+    char *username; /* client certificate's common name, when the listener
+                       has use_identity_as_username */
     uint32_t id;   /* index in fe_t.conns */
     uint32_t gen;  /* bumped each time the index is reused */
     int state;
@@ -141,6 +148,9 @@ int fe_out_bytes(fe_conn_t *c, const void *p, size_t n);
 /* Queues arena bytes for c (not copied); rel is released once they are
  * written (0: nothing to release).  Returns 0 or -1 when full. */
 int fe_out_ref(fe_conn_t *c, const void *p, size_t n, arena_h rel);
+/* Drops the first n bytes of c's queue, releasing the references of
+ * the iovecs that are used up (they were written or copied). */
+void fe_out_consume(fe_conn_t *c, size_t n);
 /* Free iovecs and header bytes in c's queue. */
 bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes);
 void fe_mark_dirty(fe_conn_t *c);
@@ -154,6 +164,30 @@ int fe_flush(fe_conn_t *c);
  * left, 0 when the queue is empty or the socket is full, -1 when c was
  * closed. */
 int fe_out_written(fe_conn_t *c, ssize_t w, int err);
+
+/* fe_xport.c: TLS, WebSocket and WSS connections (plain TCP never
+ * gets there).  Functions that return int return 0, or -1 when c was
+ * closed. */
+/* Sets up c's transport for listener li (c->fd is open).  Returns 0 or -1
+ * (logged; c untouched). */
+int fe_xp_init(fe_conn_t *c, int li);
+/* The socket is readable: decrypts and unframes what it has into c->in
+ * and runs the packet handlers; answers the WebSocket upgrade, pings and
+ * close frames. */
+int fe_xp_on_read(fe_conn_t *c);
+/* The socket is writable: continues a TLS read or write that waited. */
+int fe_xp_on_write(fe_conn_t *c);
+/* Frames and encrypts c's queue batch by batch and writes it; arms
+ * EV_WRITE when the socket is full. */
+int fe_xp_flush(fe_conn_t *c);
+/* Rearms reading when OpenSSL holds decrypted bytes (after a pause). */
+void fe_xp_kick(fe_conn_t *c);
+/* For fe_close(): a best-effort goodbye (WebSocket close frame, TLS
+ * close_notify), then frees the transport.  Does not close the fd. */
+void fe_xp_free(fe_conn_t *c);
+/* What c's transport still waits for before MQTT can flow ("TLS
+ * handshake", "WebSocket upgrade"), or NULL. */
+const char *fe_xp_pending(const fe_conn_t *c);
 
 /* fe_uring.c: batched writes.  fe_uring_init() returns 0, or -1 when
  * io_uring is not available (writes then go one writev() each). */

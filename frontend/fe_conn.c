@@ -1,13 +1,15 @@
 /*
  * fe_conn.c -- a frontend's connections: accept, read and frame packets,
  * the per-connection output queue written with writev(), back-pressure and
- * close (with the will where one is due).
+ * close (with the will where one is due).  TLS and WebSocket connections
+ * read and write through fe_xport.c instead.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,18 +45,31 @@ static void peer_name(int fd, char *out, size_t n)
     snprintf(out, n, "%s:%d", host, port);
 }
 
-static fe_conn_t *conn_new(int fd)
+/* A new connection on fd, accepted on listener li.  Returns it, or NULL
+ * (logged) when it cannot be taken. */
+static fe_conn_t *conn_new(int fd, int li)
 {
-    if (fe->n_free_ids == 0)
+    if (fe->n_free_ids == 0) {
+        log_warn("frontend %u: connection table full, refusing", fe->idx);
         return NULL;
+    }
     uint32_t id = fe->free_ids[--fe->n_free_ids];
     fe_conn_t *c = mem_calloc(1, sizeof(*c));
     c->fd = fd;
     c->id = id;
-    c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
+    c->listener = li;
     c->in_cap = FE_IN_INITIAL;
     c->in = mem_alloc(c->in_cap);
     c->rel = shm_fe_rel(fe->shm, fe->idx, id); /* all 0: see fe_close() */
+    const cfg_listener_t *ls = &fe->cfg->listeners[li];
+    if ((ls->certfile[0] || ls->protocol == CFG_PROTO_WEBSOCKETS) &&
+        fe_xp_init(c, li) < 0) {
+        fe->free_ids[fe->n_free_ids++] = id;
+        mem_free(c->in);
+        mem_free(c);
+        return NULL;
+    }
+    c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
     c->accepted_ms = c->last_rx_ms = fe_clock_ms();
     peer_name(fd, c->peer, sizeof(c->peer));
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -69,7 +84,7 @@ static fe_conn_t *conn_new(int fd)
 void fe_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
-    (void)arg;
+    int li = (int)(intptr_t)arg;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -79,10 +94,8 @@ void fe_accept(evutil_socket_t lfd, short what, void *arg)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (conn_new(fd) == NULL) {
-            log_warn("frontend %u: connection table full, refusing", fe->idx);
+        if (conn_new(fd, li) == NULL)
             close(fd);
-        }
     }
 }
 
@@ -245,6 +258,8 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
      * fe_on_reply() detaches the slot when the answer comes. */
     for (uint32_t i = 0; i < c->iov_n; i++)
         rel_drop(c, c->iov_head + i);
+    if (c->x)
+        fe_xp_free(c);
     event_free(c->ev_read);
     event_free(c->ev_write);
     close(c->fd);
@@ -261,6 +276,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
             }
     }
     mem_free(c->client_id);
+    mem_free(c->username);
     mem_free(c->in);
     mem_free(c);
 }
@@ -350,7 +366,19 @@ int fe_out_written(fe_conn_t *c, ssize_t w, int err)
         return -1;
     }
     fe->proc->bytes_out += (uint64_t)w;
-    size_t left = (size_t)w;
+    fe_out_consume(c, (size_t)w);
+    if (c->iov_n > 0)
+        return 1;
+    if (c->write_on) {
+        event_del(c->ev_write);
+        c->write_on = false;
+    }
+    return 0;
+}
+
+void fe_out_consume(fe_conn_t *c, size_t n)
+{
+    size_t left = n;
     while (c->iov_n > 0) {
         struct iovec *v = &c->iov[c->iov_head];
         if (left < v->iov_len) {
@@ -363,19 +391,16 @@ int fe_out_written(fe_conn_t *c, ssize_t w, int err)
         c->iov_head++;
         c->iov_n--;
     }
-    if (c->iov_n > 0)
-        return 1;
-    c->iov_head = 0;
-    c->hb_used = 0;
-    if (c->write_on) {
-        event_del(c->ev_write);
-        c->write_on = false;
+    if (c->iov_n == 0) {
+        c->iov_head = 0;
+        c->hb_used = 0;
     }
-    return 0;
 }
 
 int fe_flush(fe_conn_t *c)
 {
+    if (c->x)
+        return fe_xp_flush(c);
     while (c->iov_n > 0) {
         int cnt = c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n;
         ssize_t w = writev(c->fd, c->iov + c->iov_head, cnt);
@@ -412,7 +437,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     fe_conn_t *c = arg;
-    if (fe_flush(c) < 0)
+    if ((c->x ? fe_xp_on_write(c) : fe_flush(c)) < 0)
         return;
     if (c->iov_n == 0) {
         /* Room again: continue what the full queue stopped. */
@@ -448,6 +473,8 @@ void fe_resume(fe_conn_t *c)
     if (!c->paused && c->read_off && c->state != C_CONNECTING) {
         event_add(c->ev_read, NULL);
         c->read_off = false;
+        if (c->x)
+            fe_xp_kick(c);
     }
 }
 
@@ -555,6 +582,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     fe_conn_t *c = arg;
+    if (c->x) {
+        fe_xp_on_read(c);
+        fe_flush_dirty();
+        return;
+    }
     for (int i = 0; i < FE_READS_PER_EVENT; i++) {
         if (c->in_len == c->in_cap) {
             c->in_cap *= 2;

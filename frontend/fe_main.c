@@ -16,11 +16,14 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fe.h"
 #include "fe_admin.h"
+#include "fe_tls.h"
 #include "log.h"
 #include "mem.h"
 
@@ -104,7 +107,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (c->state == C_NEW &&
             now_ms - c->accepted_ms >=
                 (uint64_t)fe->cfg->connect_timeout * 1000) {
-            fe_close(c, false, "no CONNECT within connect_timeout");
+            const char *wait = fe_xp_pending(c);
+            char why[96];
+            snprintf(why, sizeof(why), "%s not finished within "
+                     "connect_timeout", wait);
+            fe_close(c, false, wait ? why
+                                    : "no CONNECT within connect_timeout");
             continue;
         }
         if (c->state == C_CONNECTING &&
@@ -162,9 +170,14 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    (void)sig;
     (void)what;
     (void)arg;
+    if (sig == SIGHUP) {
+        /* The supervisor passes SIGHUP on: certificates are read again
+         * for new connections. */
+        fe_tls_reload();
+        return;
+    }
     event_base_loopbreak(fe->base);
 }
 
@@ -205,7 +218,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     for (int i = 0; i < n_lfd; i++) {
         /* Added once recovery is done (fe_recover_synced()). */
         fe->ev_listen[i] = event_new(fe->base, lfd[i], EV_READ | EV_PERSIST,
-                                     fe_accept, NULL);
+                                     fe_accept, (void *)(intptr_t)i);
     }
     fe->ev_wake = event_new(fe->base, efd, EV_READ | EV_PERSIST, on_wake,
                             NULL);
@@ -216,8 +229,10 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->ev_retry = event_new(fe->base, -1, 0, on_retry, NULL);
     struct event *ev_term = evsignal_new(fe->base, SIGTERM, on_signal, NULL);
     struct event *ev_int = evsignal_new(fe->base, SIGINT, on_signal, NULL);
+    struct event *ev_hup = evsignal_new(fe->base, SIGHUP, on_signal, NULL);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
 
     fe->proc->started = (uint64_t)fe->now;
     log_info("frontend %u started", idx);
@@ -241,7 +256,9 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_free(fe->ev_retry);
     event_free(ev_term);
     event_free(ev_int);
+    event_free(ev_hup);
     event_base_free(fe->base);
+    fe_tls_free();
     mem_free(fe->ev_listen);
     mem_free(fe->conns);
     mem_free(fe->conn_gens);

@@ -86,6 +86,10 @@ int fe_uring_flush_dirty(void)
             fe_conn_t *c = fe->dirty;
             fe->dirty = c->dirty_next;
             c->dirty = false;
+            if (c->x) {
+                fe_flush(c); /* TLS / WebSocket: framed at flush time */
+                continue;
+            }
             if (c->iov_n == 0 || c->write_on)
                 continue; /* nothing to send, or waiting for EV_WRITE */
             struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);

@@ -68,9 +68,11 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe_close(c, false, msg);
         return -1;
     }
-    if (!fe->cfg->allow_anonymous) {
-        /* No password file support yet: with anonymous access off nobody
-         * gets in, as with Mosquitto and no password_file. */
+    if (!fe->cfg->allow_anonymous && c->username == NULL) {
+        /* No password file support yet: with anonymous access off only
+         * clients with a verified certificate on a listener with
+         * use_identity_as_username get in (the certificate's CN is their
+         * username, as in Mosquitto). */
         refuse(c, MQTT_RC_NOT_AUTHORIZED, "not authorised");
         return -1;
     }
@@ -165,9 +167,12 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
                      mqtt_write_connack(out, r->session_present != 0,
                                         MQTT_RC_ACCEPTED));
         log_notice("New client connected from %s as %s (p%d, c%d, k%u, "
-                   "fe %u).",
+                   "fe %u%s%s%s).",
                    c->peer, c->client_id, c->level == MQTT_V31 ? 1 : 2,
-                   c->clean ? 1 : 0, c->keepalive, fe->idx);
+                   c->clean ? 1 : 0, c->keepalive, fe->idx,
+                   c->username ? ", u'" : "",
+                   c->username ? c->username : "",
+                   c->username ? "'" : "");
         if (fe_resume_session(c) < 0)
             return;
         fe_resume(c);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fe.h"
+#include "fe_tls.h"
 #include "fo.h"
 #include "log.h"
 #include "mem.h"
@@ -503,6 +504,17 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     on_child();
 }
 
+/* Certificates of TLS listeners are read again: by the supervisor, whose
+ * contexts a respawned frontend inherits, and by every running frontend
+ * (SIGHUP). */
+static void sup_reload_tls(void)
+{
+    fe_tls_reload();
+    for (int i = 0; i < n_children; i++)
+        if (children[i].pid > 0 && children[i].role == PROC_FRONTEND)
+            kill(children[i].pid, SIGHUP);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -519,6 +531,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         adm_err_t err;
         cJSON *res = sup_cfg_reload(sup.cfg, &err);
         cJSON_Delete(res); /* everything was logged */
+        sup_reload_tls();
         break;
     }
     case SIGCHLD:
@@ -568,6 +581,12 @@ int sup_run(const cfg_t *cfg)
     if (cfg->config_file[0])
         log_notice("Config loaded from %s.", cfg->config_file);
 
+    /* Certificates and keys load now, before anything is opened: a bad
+     * one is a configuration error (exit 2, no restart). */
+    if (fe_tls_setup(cfg) < 0) {
+        log_err("TLS setup failed: fix the listener's certificate files");
+        return CFG_EXIT_FATAL;
+    }
     if (cfg->daemon && daemon(1, 0) < 0) {
         log_err("daemon() failed: %s", strerror(errno));
         return 1;
@@ -683,7 +702,8 @@ int sup_run(const cfg_t *cfg)
                            .efd = efd,
                            .started = shm.hdr->procs[0].started,
                            .stop = sup_stop,
-                           .restart = sup_restart};
+                           .restart = sup_restart,
+                           .reload_tls = sup_reload_tls};
     sup_admin_start(&env, admin_fd);
     admin_fd = -1;
 

@@ -21,6 +21,8 @@ typedef struct sup_admin_env {
     /* restarts child (role PROC_*, index) gracefully: 0, or -1 when it is
      * not running */
     int (*restart)(int role, uint32_t idx);
+    /* reloads the TLS certificates (supervisor and every frontend) */
+    void (*reload_tls)(void);
 } sup_admin_env_t;
 
 /*

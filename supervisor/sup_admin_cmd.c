@@ -785,6 +785,8 @@ int adm_exec(adm_client_t *c, const adm_req_t *r, cJSON **result,
         break;
     case ADM_CMD_RELOAD:
         *result = sup_cfg_reload(adm_env.cfg, err);
+        if (*result) /* as with SIGHUP */
+            adm_env.reload_tls();
         break;
     case ADM_CMD_RESTART_FRONTEND:
     case ADM_CMD_RESTART_WORKER:

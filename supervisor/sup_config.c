@@ -33,6 +33,12 @@ cJSON *sup_cfg_json(const cfg_t *c)
         cJSON *l = cJSON_CreateObject();
         cJSON_AddNumberToObject(l, "port", c->listeners[i].port);
         add_str_or_null(l, "address", c->listeners[i].address);
+        cJSON_AddStringToObject(l, "protocol",
+                                c->listeners[i].protocol ==
+                                        CFG_PROTO_WEBSOCKETS
+                                    ? "websockets"
+                                    : "mqtt");
+        cJSON_AddBoolToObject(l, "tls", c->listeners[i].certfile[0] != 0);
         cJSON_AddItemToArray(ls, l);
     }
     cJSON_AddBoolToObject(o, "allow_anonymous", c->allow_anonymous);
@@ -81,8 +87,10 @@ static bool listeners_differ(const cfg_t *a, const cfg_t *b)
     if (a->n_listeners != b->n_listeners)
         return true;
     for (int i = 0; i < a->n_listeners; i++)
-        if (a->listeners[i].port != b->listeners[i].port ||
-            strcmp(a->listeners[i].address, b->listeners[i].address) != 0)
+        /* Any listener option (protocol, TLS files and settings): both
+         * structs start zeroed, so bytes compare. */
+        if (memcmp(&a->listeners[i], &b->listeners[i],
+                   sizeof(cfg_listener_t)) != 0)
             return true;
     return false;
 }

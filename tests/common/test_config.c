@@ -963,9 +963,213 @@ test_fixed_keys(void **state)
     bad(&c, "max_connections 1000");
     bad(&c, "max_connections");
     bad(&c, "allow_zero_length_clientid yes");
-    assert_int_equal(line(&c, "protocol websockets", &msg), -1);
-    assert_non_null(strstr(msg, "not supported yet"));
     bad(&c, "protocol mqttsn");
+}
+
+/* ---- listener options: protocol, TLS, WebSockets ----------------------- */
+
+/* A readable file and a directory for the path checks. */
+static char tls_dir[64];
+static char tls_file[96];
+
+static void
+tls_paths(void)
+{
+    FILE *f;
+
+    strcpy(tls_dir, "/tmp/ringmq-test-config-XXXXXX");
+    assert_non_null(mkdtemp(tls_dir));
+    snprintf(tls_file, sizeof(tls_file), "%s/cert.pem", tls_dir);
+    f = fopen(tls_file, "w");
+    assert_non_null(f);
+    fputs("not checked by the parser\n", f);
+    fclose(f);
+}
+
+static void
+tls_paths_done(void)
+{
+    unlink(tls_file);
+    rmdir(tls_dir);
+}
+
+static void
+okf(cfg_t *c, const char *fmt, const char *arg)
+{
+    char buf[512];
+
+    snprintf(buf, sizeof(buf), fmt, arg);
+    ok(c, buf);
+}
+
+static void
+test_listener_options(void **state)
+{
+    cfg_t c;
+    const char *msg;
+
+    (void) state;
+    tls_paths();
+    cfg_defaults(&c);
+    ok(&c, "listener 1883");
+    ok(&c, "listener 8883 127.0.0.1");
+    okf(&c, "certfile %s", tls_file);
+    okf(&c, "keyfile %s", tls_file);
+    okf(&c, "cafile %s", tls_file);
+    okf(&c, "capath %s", tls_dir);
+    ok(&c, "require_certificate true");
+    ok(&c, "use_identity_as_username true");
+    ok(&c, "tls_version tlsv1.3");
+    ok(&c, "ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384");
+    ok(&c, "ciphers_tls1.3 TLS_AES_128_GCM_SHA256");
+    ok(&c, "listener 8080");
+    ok(&c, "protocol websockets");
+    ok(&c, "websockets_path /ws/mqtt");
+    ok(&c, "websockets_max_frame_size 4096");
+    ok(&c, "listener 8081");
+    ok(&c, "protocol websockets");
+    okf(&c, "certfile %s", tls_file);
+    okf(&c, "keyfile %s", tls_file);
+    ok(&c, "allow_anonymous true");
+    assert_int_equal(finish(&c, &msg), 0);
+    assert_int_equal(c.n_listeners, 4);
+
+    /* the options went to the listener above them, and only to it */
+    assert_int_equal(c.listeners[0].protocol, CFG_PROTO_MQTT);
+    assert_string_equal(c.listeners[0].certfile, "");
+    assert_string_equal(c.listeners[1].certfile, tls_file);
+    assert_string_equal(c.listeners[1].keyfile, tls_file);
+    assert_string_equal(c.listeners[1].cafile, tls_file);
+    assert_string_equal(c.listeners[1].capath, tls_dir);
+    assert_true(c.listeners[1].require_certificate);
+    assert_true(c.listeners[1].use_identity_as_username);
+    assert_int_equal(c.listeners[1].tls_version, CFG_TLS_V13);
+    assert_string_equal(c.listeners[1].ciphers,
+                        "ECDHE-RSA-AES128-GCM-SHA256:"
+                        "ECDHE-RSA-AES256-GCM-SHA384");
+    assert_string_equal(c.listeners[1].ciphers_tls13,
+                        "TLS_AES_128_GCM_SHA256");
+    assert_int_equal(c.listeners[1].protocol, CFG_PROTO_MQTT);
+    assert_int_equal(c.listeners[2].protocol, CFG_PROTO_WEBSOCKETS);
+    assert_string_equal(c.listeners[2].ws_path, "/ws/mqtt");
+    assert_int_equal(c.listeners[2].ws_max_frame, 4096);
+    assert_string_equal(c.listeners[2].certfile, "");
+    /* WSS, with the derived defaults */
+    assert_int_equal(c.listeners[3].protocol, CFG_PROTO_WEBSOCKETS);
+    assert_string_equal(c.listeners[3].certfile, tls_file);
+    assert_string_equal(c.listeners[3].ws_path, "/mqtt");
+    assert_int_equal(c.listeners[3].ws_max_frame, 1048576);
+    assert_false(c.listeners[3].require_certificate);
+    assert_int_equal(c.listeners[3].tls_version, CFG_TLS_V12);
+    tls_paths_done();
+}
+
+static void
+test_listener_options_bad(void **state)
+{
+    cfg_t c;
+    const char *msg;
+    char buf[512];
+
+    (void) state;
+    tls_paths();
+    cfg_defaults(&c);
+    ok(&c, "listener 8883");
+    bad(&c, "protocol mqttsn");
+    bad(&c, "protocol");
+    bad(&c, "protocol mqtt websockets");
+    assert_int_equal(line(&c, "certfile /nonexistent/server.pem", &msg), -1);
+    assert_string_equal(msg, T_PREFIX "certfile: cannot read "
+                             "/nonexistent/server.pem: No such file or "
+                             "directory\n");
+    bad(&c, "keyfile /nonexistent/server.key");
+    bad(&c, "cafile /nonexistent/ca.pem");
+    bad(&c, "certfile");
+    snprintf(buf, sizeof(buf), "certfile %s", tls_dir);
+    bad(&c, buf);
+    bad(&c, buf + 4); /* "file DIR": unknown key */
+    snprintf(buf, sizeof(buf), "capath %s", tls_file);
+    bad(&c, buf);
+    bad(&c, "capath /nonexistent");
+    bad(&c, "require_certificate yes");
+    bad(&c, "use_identity_as_username 2");
+    assert_int_equal(line(&c, "tls_version tlsv1.1", &msg), -1);
+    assert_non_null(strstr(msg, "TLS 1.2 and 1.3"));
+    bad(&c, "tls_version tlsv1");
+    bad(&c, "tls_version 1.2");
+    bad(&c, "tls_version");
+    bad(&c, "ciphers");
+    bad(&c, "ciphers A B");
+    bad(&c, "websockets_path mqtt");
+    bad(&c, "websockets_path /a b");
+    bad(&c, "websockets_path /a?b");
+    bad(&c, "websockets_max_frame_size 125");
+    bad(&c, "websockets_max_frame_size 268435461");
+    bad(&c, "websockets_max_frame_size 1k");
+
+    /* combinations, checked once the file is read; %s is a readable
+     * file */
+    static const struct {
+        const char *lines[3];
+        const char *want;
+    } combos[] = {
+        {{"keyfile %s"}, "keyfile is given without certfile"},
+        {{"certfile %s"}, "certfile is given without keyfile"},
+        {{"cafile %s"}, "need certfile and keyfile"},
+        {{"certfile %s", "keyfile %s", "require_certificate true"},
+         "needs cafile or capath"},
+        {{"certfile %s", "keyfile %s", "use_identity_as_username true"},
+         "needs require_certificate true"},
+        {{"certfile %s", "keyfile %s", "websockets_path /x"},
+         "need protocol websockets"},
+    };
+    for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
+        cfg_defaults(&c);
+        c.allow_anonymous_set = true;
+        ok(&c, "listener 8883");
+        for (size_t k = 0; k < 3 && combos[i].lines[k] != NULL; k++) {
+            okf(&c, combos[i].lines[k], tls_file);
+        }
+        assert_int_equal(finish(&c, &msg), -1);
+        if (strstr(msg, "listener 8883: ") == NULL
+            || strstr(msg, combos[i].want) == NULL)
+        {
+            fail_msg("combination %zu: unexpected message: %s", i, msg);
+        }
+    }
+    tls_paths_done();
+}
+
+/* Options before the first listener line belong to the default listener
+ * (port, bind_address), as in Mosquitto; without one they are an error
+ * rather than silently dropped. */
+static void
+test_listener_options_default_listener(void **state)
+{
+    cfg_t c;
+    const char *msg;
+
+    (void) state;
+    cfg_defaults(&c);
+    ok(&c, "port 8080");
+    ok(&c, "protocol websockets");
+    ok(&c, "allow_anonymous true");
+    assert_int_equal(finish(&c, &msg), 0);
+    assert_int_equal(c.n_listeners, 1);
+    assert_int_equal(c.listeners[0].port, 8080);
+    assert_int_equal(c.listeners[0].protocol, CFG_PROTO_WEBSOCKETS);
+    assert_string_equal(c.listeners[0].ws_path, "/mqtt");
+
+    cfg_defaults(&c);
+    ok(&c, "protocol websockets");
+    assert_int_equal(finish(&c, &msg), -1);
+    assert_non_null(strstr(msg, "but no listener"));
+
+    /* protocol mqtt changes nothing: still local-only */
+    cfg_defaults(&c);
+    ok(&c, "protocol mqtt");
+    assert_int_equal(finish(&c, &msg), 0);
+    assert_true(c.local_only);
 }
 
 static void
@@ -981,14 +1185,11 @@ test_unsupported_keys(void **state)
         "plugin /usr/lib/mosquitto_dynamic_security.so",
         "plugin_opt_config_file /etc/dynsec.json",
         "global_plugin /usr/lib/p.so",
-        "cafile /etc/ssl/ca.pem",
-        "capath /etc/ssl/certs",
-        "certfile /etc/ssl/server.pem",
-        "keyfile /etc/ssl/server.key",
-        "require_certificate false",
-        "tls_version tlsv1.2",
-        "use_identity_as_username true",
         "http_dir /var/www",
+        "crlfile /etc/ssl/crl.pem",
+        "dhparamfile /etc/ssl/dh.pem",
+        "use_subject_as_username true",
+        "websockets_headers_size 4096",
         "mount_point tenant/",
         "include_dir /etc/mosquitto/conf.d",
         "connection bridge-01",
@@ -1565,6 +1766,9 @@ main(void)
         cmocka_unit_test(test_ignored_keys),
         cmocka_unit_test(test_fixed_keys),
         cmocka_unit_test(test_unsupported_keys),
+        cmocka_unit_test(test_listener_options),
+        cmocka_unit_test(test_listener_options_bad),
+        cmocka_unit_test(test_listener_options_default_listener),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_comments_and_blanks),
         cmocka_unit_test(test_long_line),

@@ -138,7 +138,12 @@ class Broker:
     Use as a context manager, or call start() and stop().
     """
 
-    def __init__(self, options=None, ringmq_options=None):
+    def __init__(self, options=None, ringmq_options=None, listeners=None):
+        # listeners: more listeners after the first (plain MQTT) one, each
+        # a dict of its options ({"protocol": "websockets"}, {"certfile":
+        # ...}); their ports are in self.ports, in the same order.
+        self.listeners = [dict(ls) for ls in (listeners or [])]
+        self.ports = []
         self.options = dict(options or {})
         self.ringmq_options = {"frontends": 2, "fanout_workers": 2}
         self.ringmq_options.update(ringmq_options or {})
@@ -168,6 +173,13 @@ class Broker:
                 for item in v:
                     lines.append("%s %s" % (k, item))
             else:
+                lines.append("%s %s" % (k, v))
+        # Listener options apply to the listener line above them: last.
+        for port, ls in zip(self.ports, self.listeners):
+            lines.append("listener %d 127.0.0.1" % port)
+            for k, v in ls.items():
+                if isinstance(v, bool):
+                    v = "true" if v else "false"
                 lines.append("%s %s" % (k, v))
         return "\n".join(lines) + "\n"
 
@@ -199,6 +211,7 @@ class Broker:
         last_err = None
         for _attempt in range(3):
             self.port = free_port()
+            self.ports = [free_port() for _ in self.listeners]
             with open(self.conf_path, "w") as f:
                 f.write(self.config_text())
             self._logf = open(self.log_path, "ab")
@@ -960,12 +973,20 @@ class PahoClient:
     messages land in a queue."""
 
     def __init__(self, port, client_id="", clean=True, protocol=4,
-                 keepalive=60, will=None):
+                 keepalive=60, will=None, transport="tcp", ca_certs=None,
+                 certfile=None, keyfile=None, host="127.0.0.1"):
+        """transport "websockets" speaks MQTT over WebSocket (path
+        /mqtt); ca_certs turns TLS on (certfile/keyfile: a client
+        certificate)."""
         proto = paho.MQTTv31 if protocol == 3 else paho.MQTTv311
         self.port = port
+        self.host = host
         self.client_id = client_id
         self.c = paho.Client(client_id=client_id, clean_session=clean,
-                             protocol=proto)
+                             protocol=proto, transport=transport)
+        if ca_certs is not None:
+            self.c.tls_set(ca_certs=ca_certs, certfile=certfile,
+                           keyfile=keyfile)
         self.keepalive = keepalive
         if will is not None:
             self.c.will_set(will["topic"], will.get("payload", b""),
@@ -1004,7 +1025,7 @@ class PahoClient:
 
     def connect(self, timeout=5.0, check=True):
         """Connects and returns (session_present, rc)."""
-        self.c.connect("127.0.0.1", self.port, self.keepalive)
+        self.c.connect(self.host, self.port, self.keepalive)
         self.c.loop_start()
         try:
             sp, rc = self._connack.get(timeout=timeout)

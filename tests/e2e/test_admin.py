@@ -127,7 +127,8 @@ def test_version_config_and_restart_bounds():
         check("3.1.1" in v["mqtt"], "mqtt levels %r" % v["mqtt"])
         check_eq(v["pid"], b.proc.pid, "supervisor pid")
         c = a.call("config")
-        check_eq(c["listeners"], [{"port": b.port, "address": "127.0.0.1"}],
+        check_eq(c["listeners"], [{"port": b.port, "address": "127.0.0.1",
+                                   "protocol": "mqtt", "tls": False}],
                  "listeners")
         check_eq(c["max_inflight_messages"], 7, "max_inflight_messages")
         check_eq(c["frontends"], 2, "frontends")

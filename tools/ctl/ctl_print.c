@@ -330,10 +330,17 @@ static void print_config(const cJSON *r)
         if (!strcmp(e->string, "listeners")) {
             const cJSON *l;
             cJSON_ArrayForEach(l, e)
+            {
                 printf("listener %s%s%s\n", str(l, "port"),
                        cJSON_IsString(get(l, "address")) ? " " : "",
                        cJSON_IsString(get(l, "address"))
                            ? get(l, "address")->valuestring : "");
+                if (cJSON_IsString(get(l, "protocol")) &&
+                    strcmp(get(l, "protocol")->valuestring, "mqtt") != 0)
+                    printf("protocol %s\n", get(l, "protocol")->valuestring);
+                if (cJSON_IsTrue(get(l, "tls")))
+                    printf("# TLS (certfile, keyfile, ...)\n");
+            }
         } else if (cJSON_IsArray(e)) {
             const cJSON *v;
             if (cJSON_GetArraySize(e) == 0)
