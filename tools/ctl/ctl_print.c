@@ -157,9 +157,9 @@ static void print_stats(const cJSON *r)
            bytes(num(a, "bytes_used")), bytes(num(a, "size")),
            str(a, "blocks_used"));
 
-    table_t tb = {.cols = 9};
-    const char *h[] = {"FRONTEND", "PID", "CONNS", "MSGS_IN", "MSGS_OUT",
-                       "BYTES_IN", "BYTES_OUT", "ARENA_USED",
+    table_t tb = {.cols = 10};
+    const char *h[] = {"FRONTEND", "PID", "RESTARTS", "CONNS", "MSGS_IN",
+                       "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "ARENA_USED",
                        "INGEST_RINGS(used/cap)"};
     table_row(&tb, h);
     const cJSON *e;
@@ -176,6 +176,7 @@ static void print_stats(const cJSON *r)
         }
         const char *row[] = {str(e, "index"),
                              str(e, "pid"),
+                             str(e, "restarts"),
                              str(e, "connections"),
                              str(e, "messages_in"),
                              str(e, "messages_out"),
@@ -187,15 +188,17 @@ static void print_stats(const cJSON *r)
     }
     table_print(&tb);
     printf("\n");
-    table_t tw = {.cols = 7};
-    const char *hw[] = {"WORKER",     "PID",          "MSGS_IN",
-                        "QUEUED",     "DROPS_QUEUE", "DROPS_OFFLINE_QOS0",
-                        "ARENA_USED"};
+    table_t tw = {.cols = 8};
+    const char *hw[] = {"WORKER",      "PID",
+                        "RESTARTS",    "MSGS_IN",
+                        "QUEUED",      "DROPS_QUEUE",
+                        "DROPS_OFFLINE_QOS0", "ARENA_USED"};
     table_row(&tw, hw);
     cJSON_ArrayForEach(e, get(r, "workers"))
     {
         const char *row[] = {str(e, "index"),
                              str(e, "pid"),
+                             str(e, "restarts"),
                              str(e, "messages_in"),
                              str(e, "deliveries_queued"),
                              str(get(e, "drops"), "queue_full"),
@@ -410,6 +413,9 @@ void ctl_print(const char *cmd, const cJSON *req, const cJSON *r)
         print_names("log types:", get(r, "types"));
     } else if (!strcmp(cmd, "shutdown")) {
         printf("broker stopping\n");
+    } else if (!strcmp(cmd, "restart_frontend") ||
+               !strcmp(cmd, "restart_worker")) {
+        printf("%s %s restarting\n", str(r, "role"), str(r, "index"));
     } else {
         char *s = cJSON_Print(r);
         printf("%s\n", s ? s : "?");
