@@ -45,12 +45,10 @@
 #include "shm.h"
 #include "sup.h"
 #include "sup_admin.h"
+#include "sup_child.h"
 #include "sup_config.h"
 
 #define SUP_KILL_AFTER 4 /* s between SIGTERM and SIGKILL to children */
-#define SUP_START_MS 1000   /* a death sooner than this is a start-up failure */
-#define SUP_BACKOFF_MIN_MS 100
-#define SUP_BACKOFF_MAX_MS 5000
 
 /* The private child table: the supervisor's own truth about its children
  * (shm proc_t blocks only mirror the pid for the admin socket). */
@@ -345,7 +343,11 @@ static void after_exit(sup_child_t *c, int status)
 {
     if (sup.stopping)
         return;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == CFG_EXIT_FATAL) {
+    uint32_t delay;
+    sup_action_e act = sup_child_exited(status, now_ms() - c->started_ms,
+                                        c->restart_asked, &c->fails, &delay);
+    c->restart_asked = false;
+    if (act == SUP_STOP_FATAL) {
         log_err("%s %u exited with the fatal-configuration code %d: not "
                 "respawned; stopping the broker", role_name(c->role),
                 c->index, CFG_EXIT_FATAL);
@@ -353,21 +355,6 @@ static void after_exit(sup_child_t *c, int status)
         sup_stop();
         return;
     }
-    uint64_t lived = now_ms() - c->started_ms;
-    uint32_t delay = 0;
-    if (c->restart_asked) {
-        c->fails = 0;
-    } else if (lived < SUP_START_MS) {
-        c->fails++;
-        delay = SUP_BACKOFF_MIN_MS;
-        for (uint32_t i = 1; i < c->fails && delay < SUP_BACKOFF_MAX_MS; i++)
-            delay *= 2;
-        if (delay > SUP_BACKOFF_MAX_MS)
-            delay = SUP_BACKOFF_MAX_MS;
-    } else {
-        c->fails = 0;
-    }
-    c->restart_asked = false;
     if (delay == 0) {
         respawn(c);
         return;

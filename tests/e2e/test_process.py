@@ -132,6 +132,32 @@ def test_dead_frontend_respawned_with_log_line():
             c.close()
 
 
+@timeout(60)
+def test_child_dying_during_start_up_backs_off():
+    """A child that dies again within a second of its start waits before
+    its next start (100 ms, then 200 ms, ...); one that ran longer is
+    respawned at once.  The broker serves throughout."""
+    ringmq_only("process layout is ringmq's")
+    with Broker() as b:
+        time.sleep(1.1)  # past start-up: this one is respawned at once
+        pid = b.kill_child("frontend", 1)
+        pid = b.wait_child("frontend", 1, pid)
+        for _ in range(3):  # each within 1 s of the previous start
+            b.kill_child("frontend", 1)
+            pid = b.wait_child("frontend", 1, pid)
+        log = b.log()
+        for ms, n in ((100, 1), (200, 2), (400, 3)):
+            check("frontend 1 died during start-up (%d times in a row): "
+                  "respawning in %d ms" % (n, ms) in log,
+                  "no %d ms backoff line in the log:\n%s" % (ms, log))
+        time.sleep(1.2)  # a good run ends the series
+        pid = b.wait_child("frontend", 1, b.kill_child("frontend", 1))
+        check_eq(b.log().count("respawning in"), 3, "backoff lines")
+        c = raw_client(b.port, "after-backoff")
+        c.disconnect()
+        c.close()
+
+
 @timeout(30)
 def test_supervisor_killed_children_exit():
     """kill -9 of the supervisor: every child notices and exits, so no
