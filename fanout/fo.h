@@ -36,8 +36,8 @@ typedef struct fo {
     strmap_t retained;   /* topic -> fo_ret_rec_t handle (fo_retain.c) */
     uint32_t *free_slots; /* stack of free owned slots */
     uint32_t n_free;
-    bool redo[SHM_MAX_PROCS]; /* per ingest ring: its first record after a
-                                 start may have been half handled */
+    int redo_fe;         /* ingest ring whose first record the previous
+                            incarnation was handling (-1: none) */
     arena_h after[4];    /* releases due once the record is consumed */
     uint32_t n_after;
 

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fo.h"
 #include "fo_admin.h"
 #include "log.h"
@@ -182,6 +183,34 @@ static void handle(fo_t *fo, const ing_rec_t *r, bool redo)
     }
 }
 
+/* Handles the first record of frontend f's ingest ring: handled,
+ * consumed, then the references it held are released.  busy_fe says
+ * which ring is at it: a worker killed at any point leaves the record in
+ * the ring with its references, and the next incarnation redoes it
+ * first (redo), its handlers skipping what was done. */
+static void handle_one(fo_t *fo, uint32_t f, bool redo)
+{
+    ring_t *r = shm_ingest(fo->shm, f, fo->idx);
+    ing_rec_t rec;
+    memcpy(&rec, ring_peek(r, 0), sizeof(rec));
+    if (rec.fe != f) {
+        log_err("ingest record claims frontend %u on ring of %u", rec.fe,
+                f);
+        rec.fe = (uint8_t)f;
+    }
+    fo->proc->busy_fe = f + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    fo->n_after = 0;
+    handle(fo, &rec, redo);
+    CRASH_POINT("fo_handled");
+    ring_consume(r, 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* consumed first */
+    for (uint32_t k = 0; k < fo->n_after; k++)
+        arena_release(&fo->shm->arena, fo->after[k]);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    fo->proc->busy_fe = 0;
+}
+
 /* One pass over every ingest ring.  Returns the records handled. */
 static uint32_t poll_rings(fo_t *fo)
 {
@@ -191,27 +220,8 @@ static uint32_t poll_rings(fo_t *fo)
         uint32_t n = ring_count(r);
         if (n > 256)
             n = 256;
-        /* One record at a time: handled, consumed, then the references
-         * it held are released.  A worker killed at any point leaves the
-         * record in the ring with its references; the next incarnation
-         * redoes it (fo->redo) and the handlers skip what was done. */
-        for (uint32_t i = 0; i < n; i++) {
-            ing_rec_t rec;
-            memcpy(&rec, ring_peek(r, 0), sizeof(rec));
-            if (rec.fe != f) {
-                log_err("ingest record claims frontend %u on ring of %u",
-                        rec.fe, f);
-                rec.fe = (uint8_t)f;
-            }
-            bool redo = fo->redo[f];
-            fo->redo[f] = false;
-            fo->n_after = 0;
-            handle(fo, &rec, redo);
-            ring_consume(r, 1);
-            __atomic_signal_fence(__ATOMIC_SEQ_CST); /* consumed first */
-            for (uint32_t k = 0; k < fo->n_after; k++)
-                arena_release(&fo->shm->arena, fo->after[k]);
-        }
+        for (uint32_t i = 0; i < n; i++)
+            handle_one(fo, f, false);
         total += n;
     }
     return total;
@@ -274,6 +284,10 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
 
     fo.proc->started = (uint64_t)time(NULL);
     fo_recover(&fo);
+    if (fo.redo_fe >= 0 &&
+        ring_count(shm_ingest(shm, (uint32_t)fo.redo_fe, idx)) > 0)
+        handle_one(&fo, (uint32_t)fo.redo_fe, true);
+    fo.redo_fe = -1;
     fo_flush_notify(&fo);
     log_info("fan-out worker %u started, %u free slots", idx, fo.n_free);
 

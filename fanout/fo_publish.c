@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "crashpoint.h"
 #include "fo.h"
 #include "log.h"
 #include "mem.h"
@@ -135,6 +136,8 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
         fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
     }
     fo->proc->msgs_out += n;
+    if (n)
+        CRASH_POINT("fo_published");
     if (skipped)
         log_notice("worker %u: PUBLISH on %.*s redone after a restart: %u "
                    "deliveries made before it skipped, %u made now",

@@ -53,6 +53,7 @@ void fo_recover(fo_t *fo)
     uint32_t n_sess = 0, n_subs = 0, n_bad = 0;
     uint32_t *bad = NULL;
     uint32_t max = fo->shm->hdr->max_clients;
+    uint32_t hw = fo->proc->high_water;
     /* Free slots go on the stack highest first, so the lowest is on top
      * (a fresh broker hands out slots in order). */
     for (int64_t i = (int64_t)max - 1; i >= 0; i--) {
@@ -60,8 +61,9 @@ void fo_recover(fo_t *fo)
         if (slot % fo->n_fo != fo->idx)
             continue;
         sess_slot_t *s = shm_slot(fo->shm, slot);
-        /* Never used: reading would allocate the page. */
-        if (!shm_resident(s) || s->state == SESS_FREE) {
+        /* Above the high-water mark: never used (and not read, which
+         * would allocate its page). */
+        if (fo_local(fo, slot) >= hw || s->state == SESS_FREE) {
             fo->free_slots[fo->n_free++] = slot;
             continue;
         }
@@ -86,13 +88,13 @@ void fo_recover(fo_t *fo)
     }
     mem_free(bad);
     fo_ret_rebuild(fo);
-    /* The first record of each ingest ring may have been half handled.
-     * Every frontend gets a wake-up: the previous incarnation may have
-     * died between a notify record and the eventfd write. */
-    for (uint32_t f = 0; f < fo->n_fe; f++) {
-        fo->redo[f] = true;
+    /* The record the previous incarnation was handling is redone first.
+     * Every frontend gets a wake-up: it may have died between a notify
+     * record and the eventfd write. */
+    uint32_t busy = fo->proc->busy_fe;
+    fo->redo_fe = busy >= 1 && busy <= fo->n_fe ? (int)busy - 1 : -1;
+    for (uint32_t f = 0; f < fo->n_fe; f++)
         fo->fe_dirty[f] = 1;
-    }
     if (n_sess)
         log_notice("fan-out worker %u: %u sessions with %u subscriptions "
                    "recovered", fo->idx, n_sess, n_subs);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crashpoint.h"
 #include "fo.h"
 #include "log.h"
 #include "mqtt.h"
@@ -43,7 +44,27 @@ static void reply(fo_t *fo, uint32_t fe, const rep_rec_t *rep)
 void fo_on_sync(fo_t *fo, const ing_rec_t *r)
 {
     /* Rings are FIFO: everything frontend r->fe posted before this record
-     * was handled (its CONNECT answers are ahead of this one). */
+     * was handled (its CONNECT answers are ahead of this one), except a
+     * takeover still waiting for the old connection's DETACH: that
+     * connection of the previous incarnation is gone, and its answer
+     * must not meet a connection of the new one.  It is dropped. */
+    uint32_t hw = fo->proc->high_water;
+    for (uint32_t k = 0; k < hw; k++) {
+        uint32_t slot = fo->idx + k * fo->n_fo;
+        if (slot >= fo->shm->hdr->max_clients)
+            break;
+        sess_slot_t *s = shm_slot(fo->shm, slot);
+        if (s->state != SESS_HANDOFF || s->pend.type != ING_CONNECT ||
+            s->pend.fe != r->fe)
+            continue;
+        arena_h will = s->pend.h2;
+        s->pend.type = 0;
+        CRASH_ORDER();
+        if (will && will != s->will)
+            arena_release(&fo->shm->arena, will);
+        log_info("slot %u: takeover by a connection of a restarted "
+                 "frontend %u dropped", slot, r->fe);
+    }
     rep_rec_t rep = {.type = REP_SYNC};
     reply(fo, r->fe, &rep);
 }
@@ -149,12 +170,14 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
     s->host_fe = r->fe;
     s->cookie = r->a;
     s->present = (uint8_t)present;
-    s->pend.type = 0;
     s->conn_gen++;
+    CRASH_POINT("fo_attaching");
     CRASH_ORDER(); /* ONLINE with this cookie means: attached (redo) */
     /* The reply ring's release commit publishes these fields (and the
      * ring and inflight state we may have wiped) to the new host. */
     s->state = SESS_ONLINE;
+    CRASH_ORDER(); /* pend goes only once ONLINE (fo_on_detach redo) */
+    s->pend.type = 0;
     rep_rec_t rep = {.type = REP_CONNECT_OK,
                      .session_present = (uint8_t)present,
                      .cookie = r->a,
@@ -220,6 +243,12 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
         }
         uint32_t slot = fo->free_slots[--fo->n_free];
         sess_slot_t *s = shm_slot(fo->shm, slot);
+        if (fo_local(fo, slot) >= fo->proc->high_water) {
+            /* Recovery (ours and the frontends') reads slots below this
+             * mark; the reply's release commit publishes it. */
+            fo->proc->high_water = fo_local(fo, slot) + 1;
+            CRASH_ORDER();
+        }
         ring_init(sess_ring(fo->shm, slot), fo->shm->hdr->out_cap,
                   sizeof(out_rec_t));
         ring_init(sess_ctl(fo->shm, slot), SHM_CTL_CAP, sizeof(ctl_rec_t));
@@ -275,7 +304,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
         rep_rec_t rep = {.type = REP_CONNECT_FAIL, .rc = 0xff,
                          .cookie = old.a};
         reply(fo, old.fe, &rep);
-        if (old.h2)
+        if (old.h2 && old.h2 != s->will)
             arena_release(a, old.h2);
         break;
     }
@@ -300,6 +329,17 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         return;
     }
     sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (s->state == SESS_HANDOFF && s->pend.type == ING_CONNECT &&
+        s->cookie == s->pend.a && s->host_fe == s->pend.fe) {
+        /* A redo after a restart: the previous incarnation died inside
+         * attach() of the waiting CONNECT (fields written, not ONLINE
+         * yet); the old connection's DETACH was this record.  Finish. */
+        ing_rec_t next = s->pend;
+        log_notice("worker %u: takeover of slot %u finished after a "
+                   "restart", fo->idx, slot);
+        attach(fo, slot, &next, s->present);
+        return;
+    }
     if ((s->state != SESS_ONLINE && s->state != SESS_HANDOFF) ||
         s->conn_gen != r->a || s->host_fe != r->fe) {
         log_debug("stale DETACH for slot %u ignored", slot);
@@ -339,23 +379,27 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
         return;
     }
     if (slot >= fo->shm->hdr->max_clients ||
-        shm_slot_owner(fo->shm, slot) != fo->idx ||
-        shm_slot(fo->shm, slot)->state != SESS_ONLINE ||
-        shm_slot(fo->shm, slot)->conn_gen != r->a) {
-        fo_release_after(fo, r->h1); /* connection gone meanwhile */
+        shm_slot_owner(fo->shm, slot) != fo->idx) {
+        log_err("SUBSCRIBE for slot %u not owned by worker %u", slot,
+                fo->idx);
+        fo_release_after(fo, r->h1);
         return;
     }
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    if (redo) {
+    if (redo && s->state != SESS_FREE) {
         /* Handled before a restart if its SUBACK is in the control ring
-         * (the blob moved there); retained messages it was still sending
-         * then are not sent again. */
+         * (the blob moved there: not ours to release any more); retained
+         * messages it was still sending then are not sent again. */
         const ctl_rec_t *last = ring_last(sess_ctl(fo->shm, slot));
         if (last != NULL && last->h == r->h1) {
             log_notice("worker %u: (UN)SUBSCRIBE for slot %u was handled "
                        "before a restart", fo->idx, slot);
             return;
         }
+    }
+    if (s->state != SESS_ONLINE || s->conn_gen != r->a) {
+        fo_release_after(fo, r->h1); /* connection gone meanwhile */
+        return;
     }
     sub_blob_t sb;
     if (sub_blob_open(b, blen, &sb) < 0) {
@@ -418,6 +462,7 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
                      .conn_gen = s->conn_gen,
                      .len = sb.ack_len};
     fo_push_ctl(fo, slot, &ack);
+    CRASH_POINT("fo_suback_pushed");
     if (unsubscribe || !fo->cfg->retain_available)
         return;
     p = sb.ents;

@@ -113,6 +113,9 @@ typedef struct fe {
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     bool retry_armed;
     uint32_t syncing;    /* workers yet to answer the start-up SYNC */
+    uint8_t *synced;     /* per worker: answered (while syncing) */
+    uint32_t gen_base;   /* connection generations start here: cookies of
+                            this incarnation differ from the last one's */
     time_t now;
 } fe_t;
 
@@ -242,7 +245,7 @@ void fe_recover_start(void);
 /* A worker answered SYNC; after the last one, the sessions the previous
  * incarnation hosted are detached (wills published) and the listeners
  * start. */
-void fe_recover_synced(void);
+void fe_recover_synced(uint32_t w);
 
 /* fe_deliver.c */
 /* Moves records from c's output ring into its queue.  Returns 0, or -1

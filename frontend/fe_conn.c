@@ -60,6 +60,11 @@ static fe_conn_t *conn_new(int fd, int li)
     c->listener = li;
     c->in_cap = FE_IN_INITIAL;
     c->in = mem_alloc(c->in_cap);
+    if (id >= fe->proc->high_water) {
+        /* Recovery scans the handles of ids below this mark. */
+        __atomic_store_n(&fe->proc->high_water, id + 1, __ATOMIC_RELAXED);
+        FE_CRASH_ORDER();
+    }
     c->rel = shm_fe_rel(fe->shm, fe->idx, id); /* all 0: see fe_close() */
     const cfg_listener_t *ls = &fe->cfg->listeners[li];
     if ((ls->certfile[0] || ls->protocol == CFG_PROTO_WEBSOCKETS) &&
@@ -69,7 +74,8 @@ static fe_conn_t *conn_new(int fd, int li)
         mem_free(c);
         return NULL;
     }
-    c->gen = fe->conn_gens[id]++ & ((1u << (32 - FE_ID_BITS)) - 1);
+    c->gen = (fe->gen_base + fe->conn_gens[id]++) &
+             ((1u << (32 - FE_ID_BITS)) - 1);
     c->accepted_ms = c->last_rx_ms = fe_clock_ms();
     peer_name(fd, c->peer, sizeof(c->peer));
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "crashpoint.h"
 #include "fe.h"
 #include "log.h"
 
@@ -46,12 +47,16 @@ static int drain_ctl(fe_conn_t *c)
         ctl_rec_t *k = ring_peek(r, i);
         if (k->type != CTL_KICK || k->conn_gen != c->conn_gen)
             continue;
+        /* Each record consumed before its reference is released: a kill
+         * in between leaks, never releases twice. */
         for (uint32_t j = 0; j < i; j++) {
-            ctl_rec_t *o = ring_peek(r, j);
-            if (o->h)
-                arena_release(a, o->h);
+            arena_h h = ((ctl_rec_t *)ring_peek(r, 0))->h;
+            ring_consume(r, 1);
+            FE_CRASH_ORDER();
+            if (h)
+                arena_release(a, h);
         }
-        ring_consume(r, i + 1);
+        ring_consume(r, 1);
         fe_close(c, false, "session taken over");
         return -1;
     }
@@ -60,9 +65,11 @@ static int drain_ctl(fe_conn_t *c)
         if (o->conn_gen != c->conn_gen) {
             /* For an earlier connection of this session: its SUBACK has
              * no one to go to any more. */
-            if (o->h)
-                arena_release(a, o->h);
+            arena_h h = o->h;
             ring_consume(r, 1);
+            FE_CRASH_ORDER();
+            if (h)
+                arena_release(a, h);
             continue;
         }
         if (o->type == CTL_KICK) {
@@ -141,6 +148,7 @@ int fe_drain_slot(fe_conn_t *c)
                                               retain, o.h,
                                               (uint32_t)r->tail);
             pid = e->pid;
+            CRASH_POINT("fe_inflight_added");
         }
         ring_consume(r, 1);
         /* Release: the worker's acquire load in fo_has_room() sees the

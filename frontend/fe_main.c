@@ -196,6 +196,9 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->now = time(NULL);
     /* Connection ids index the output-queue handles in shm. */
     fe->conns_cap = shm->hdr->fe_conns;
+    /* Cookies (generation << id bits) of a new incarnation start far
+     * from the previous one's. */
+    fe->gen_base = fe->proc->restarts * 257u;
     fe->conns = mem_calloc(fe->conns_cap, sizeof(fe_conn_t *));
     fe->conn_gens = mem_calloc(fe->conns_cap, sizeof(uint32_t));
     fe->free_ids = mem_calloc(fe->conns_cap, sizeof(uint32_t));

@@ -134,7 +134,7 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 void fe_on_reply(uint32_t w, const rep_rec_t *r)
 {
     if (r->type == REP_SYNC) {
-        fe_recover_synced();
+        fe_recover_synced(w);
         return;
     }
     if (fe->syncing) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crashpoint.h"
 #include "fe.h"
 #include "log.h"
 
@@ -82,10 +83,26 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     memcpy(m + 2, p.topic.p, p.topic.len);
     if (p.payload_len)
         memcpy(m + 2 + p.topic.len, p.payload, p.payload_len);
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    if (p.qos == 2) {
+        /* Posting and remembering the id are two steps: the slot says
+         * which message is being posted, so a frontend killed in between
+         * is finished by the next one (fe_recover.c), never forwarded
+         * twice when the client sends it again. */
+        s->in_pid = p.pid;
+        s->in_h = h;
+        FE_CRASH_ORDER();
+        s->in_posting = 1;
+        FE_CRASH_ORDER();
+    }
     fe_post_publish(c, h, p.qos, p.retain);
     fe->proc->msgs_in_qos[p.qos]++;
-    if (p.qos == 2)
+    if (p.qos == 2) {
+        CRASH_POINT("fe_qos2_posted");
         qos2_set(c, p.pid, true);
+        FE_CRASH_ORDER();
+        s->in_posting = 0;
+    }
 ack:
     if (p.qos == 1)
         send_ack(c, MQTT_PUBACK, p.pid);

@@ -181,22 +181,6 @@ int shm_check(const shm_t *s)
     return 0;
 }
 
-int shm_resident(const void *p)
-{
-    static uintptr_t page;
-    if (page == 0) {
-        long ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (uintptr_t)ps : 4096;
-    }
-    unsigned char v = 0;
-    void *a = (void *)((uintptr_t)p & ~(page - 1));
-    if (mincore(a, page, &v) < 0) {
-        log_err("mincore() failed: %s", strerror(errno));
-        return 1; /* read it: a wasted page beats a missed session */
-    }
-    return v & 1;
-}
-
 void shm_wake_worker(const shm_t *s, uint32_t fo)
 {
     proc_t *p = shm_fo_proc(s, fo);

@@ -50,7 +50,15 @@ typedef struct proc {
     /* worker only: its retained store, a chain of fo_ret_rec_t in its
      * partition (rebuilt by a new incarnation) */
     arena_h ret_head;
-    uint8_t pad[40];
+    /* worker only: 1 + the frontend whose ingest record is being handled,
+     * 0 between records (a new incarnation redoes that ring's first
+     * record before any other) */
+    uint32_t busy_fe;
+    /* worker: 1 + the highest slot index (of its own) ever taken;
+     * frontend: 1 + the highest connection id ever used.  Recovery scans
+     * only below it. */
+    uint32_t high_water;
+    uint8_t pad[32];
 } proc_t;
 
 /*
@@ -240,6 +248,13 @@ typedef struct sess_slot {
     uint32_t inf_head;   /* FIFO positions in the inflight table */
     uint32_t inf_tail;
     uint32_t n_qos2;     /* bits set in the inbound QoS 2 bitmap */
+    /* an inbound QoS 2 PUBLISH being posted (in_posting 1): its packet
+     * id and message, until its bit is set (crash recovery) */
+    uint8_t in_posting;
+    uint8_t pad5;
+    uint16_t in_pid;
+    uint32_t pad6;
+    arena_h in_h;
     /* ---- written by the host frontend at attach (for the admin socket) */
     uint64_t connected_at; /* unix time */
     uint16_t keepalive;
@@ -438,10 +453,6 @@ static inline shm_panic_t *shm_panic(const shm_t *s, uint32_t i)
 {
     return &s->hdr->panic[i];
 }
-
-/* True when the page holding p exists in the memfd (mincore()): reading
- * a page that was never touched would allocate it. */
-int shm_resident(const void *p);
 
 /* Wakes worker fo if it sleeps: the full fence orders our ring commit
  * before the load of `sleeping` (pairs with the fence the worker issues

@@ -39,6 +39,7 @@
 #include "fe_tls.h"
 #include "fo.h"
 #include "log.h"
+#include "crashpoint.h"
 #include "mem.h"
 #include "panic.h"
 #include "proctitle.h"
@@ -258,6 +259,7 @@ static int spawn(const cfg_t *cfg, sup_child_t *c)
         _exit(0); /* the supervisor died before PDEATHSIG was armed */
     shm_panic_t *pan = shm_panic(shm, proc_index(c));
     panic_init(pan->text, &pan->len, sizeof(pan->text));
+    crash_point_init(c->restarts);
     char title[64];
     snprintf(title, sizeof(title), "ringmq: %s %u", role_name(role), idx);
     proctitle_set(title);
@@ -341,6 +343,7 @@ static void respawn(const sup_child_t *c);
 /* Decides what follows the death of child c (already logged). */
 static void after_exit(sup_child_t *c, int status)
 {
+    evtimer_del(c->ev_respawn);
     if (sup.stopping)
         return;
     uint32_t delay;
@@ -460,7 +463,15 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    respawn(arg);
+    sup_child_t *c = arg;
+    if (c->pid > 0 && c->restart_asked) {
+        /* A restart the child did not honour within SUP_KILL_AFTER s. */
+        log_err("%s %u did not stop within %d s of its restart: killing "
+                "it", role_name(c->role), c->index, SUP_KILL_AFTER);
+        kill(c->pid, SIGKILL);
+        return;
+    }
+    respawn(c);
 }
 
 /* The admin socket's restart_frontend / restart_worker: a graceful stop
@@ -478,6 +489,8 @@ static int sup_restart(int role, uint32_t idx)
         log_notice("%s %u: restart asked by the administrator",
                    role_name(role), idx);
         kill(c->pid, SIGTERM);
+        struct timeval tv = {SUP_KILL_AFTER, 0};
+        evtimer_add(c->ev_respawn, &tv); /* SIGKILL if it lingers */
         return 0;
     }
     return -1;

@@ -138,11 +138,14 @@ class Broker:
     Use as a context manager, or call start() and stop().
     """
 
-    def __init__(self, options=None, ringmq_options=None, listeners=None):
+    def __init__(self, options=None, ringmq_options=None, listeners=None,
+                 env=None):
+        # env: extra environment variables for the broker (crash points).
         # listeners: more listeners after the first (plain MQTT) one, each
         # a dict of its options ({"protocol": "websockets"}, {"certfile":
         # ...}); their ports are in self.ports, in the same order.
         self.listeners = [dict(ls) for ls in (listeners or [])]
+        self.env = dict(env or {})
         self.ports = []
         self.options = dict(options or {})
         self.ringmq_options = {"frontends": 2, "fanout_workers": 2}
@@ -215,9 +218,12 @@ class Broker:
             with open(self.conf_path, "w") as f:
                 f.write(self.config_text())
             self._logf = open(self.log_path, "ab")
+            env = dict(os.environ)
+            env.update(self.env)
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=self._logf,
-                stderr=self._logf, cwd=self.dir, start_new_session=True)
+                stderr=self._logf, cwd=self.dir, start_new_session=True,
+                env=env)
             _live_brokers.append(self)
             _note_for_runner("pgid", self.proc.pid)
             try:
@@ -282,6 +288,12 @@ class Broker:
                 out[(m.group(1), int(m.group(2)))] = pid
         return out
 
+    def allow_child_deaths(self):
+        """Children of this broker die on purpose (crash points): stop()
+        does not report them."""
+        self.start_pids = set()
+        self._deaths_allowed = True
+
     def kill_child(self, role, index, sig=signal.SIGKILL):
         """Sends sig to child (role, index); its death is then expected
         (not reported by stop()).  Returns the pid."""
@@ -307,7 +319,8 @@ class Broker:
         while time.monotonic() < deadline:
             pid = self.children().get((role, index))
             if pid is not None and pid != old_pid:
-                self.start_pids.add(pid)
+                if not getattr(self, "_deaths_allowed", False):
+                    self.start_pids.add(pid)
                 return pid
             time.sleep(0.05)
         fail("%s %d was not respawned within %.0f s; log tail:\n%s"

@@ -1,0 +1,30 @@
+/*
+ * crashpoint.h -- named places where a test can have a child kill itself
+ * (SIGKILL), to check that what a kill there leaves behind is recovered
+ * (PostgreSQL's injection points, in small).  Off unless the environment
+ * variable RINGMQ_CRASH_POINT names one: "NAME" or "NAME:N" (the N-th
+ * time a child passes it, default 1).  Only a child's first incarnation
+ * fires, so a respawned child runs through.  Costs one predictable branch
+ * per point when off.
+ */
+#ifndef RINGMQ_CRASHPOINT_H
+#define RINGMQ_CRASHPOINT_H
+
+#include <stdint.h>
+
+extern const char *crash_point_name;
+
+/* Reads RINGMQ_CRASH_POINT in a child; restarts: its proc_t.restarts. */
+void crash_point_init(uint32_t restarts);
+
+/* Kills the process with SIGKILL when name is the armed point and this
+ * is the N-th pass. */
+void crash_point_hit(const char *name);
+
+#define CRASH_POINT(name)                                                    \
+    do {                                                                     \
+        if (__builtin_expect(crash_point_name != 0, 0))                      \
+            crash_point_hit(name);                                           \
+    } while (0)
+
+#endif

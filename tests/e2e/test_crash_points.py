@@ -1,0 +1,216 @@
+"""
+test_crash_points.py -- a child killed at the exact instruction windows the
+crash story names (docs/architecture.md): the broker's crash points
+(RINGMQ_CRASH_POINT=NAME[:N], common/crashpoint.h) make the first
+incarnation of a child kill itself there with SIGKILL.  Each test checks
+what the respawned child makes of it: no QoS 2 message twice, none lost,
+no session stuck, no reference leaked.
+"""
+
+import time
+
+from harness import (
+    Broker, RawClient, TestFailure, check, check_eq, raw_client, ringmq_only,
+    timeout)
+
+WHY = "crash points are ringmq's"
+
+
+def _wait_log(b, text, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while text not in b.log():
+        if time.monotonic() > deadline:
+            raise TestFailure("log line %r not seen; log tail:\n%s"
+                              % (text, b.log_tail()))
+        time.sleep(0.05)
+
+
+def _drain(c, quiet=1.5):
+    """Every PUBLISH c receives until quiet (acknowledged), as payloads."""
+    got = []
+    while True:
+        try:
+            got.append(c.recv_publish(timeout=quiet).payload)
+        except TestFailure:
+            return got
+
+
+def _arena_empty_at_exit(b):
+    b.stop()
+    check("arena at exit: 0 blocks" in b.log(),
+          "arena not empty at exit:\n%s" % b.log_tail())
+
+
+@timeout(60)
+def test_worker_killed_after_fanning_out_redoes_without_duplicates():
+    """Worker killed after pushing a QoS 2 PUBLISH to its subscribers but
+    before consuming the record, while a message from the other frontend
+    waits: the new worker redoes the record first, skips the subscribers
+    that have it, and each subscriber gets every message once."""
+    ringmq_only(WHY)
+    b = Broker(ringmq_options={"fanout_workers": 1},
+               env={"RINGMQ_CRASH_POINT": "fo_published"}).start()
+    b.allow_child_deaths()
+    subs = [raw_client(b.port, "cp-sub-%d" % i) for i in range(3)]
+    for s in subs:
+        s.subscribe([("cp/t", 2)])
+    p1 = raw_client(b.port, "cp-pub-1")
+    p2 = raw_client(b.port, "cp-pub-2")
+    p1.publish("cp/t", b"first", qos=2, complete=False)
+    p2.publish("cp/t", b"second", qos=2, complete=False)
+    _wait_log(b, "fanout 0 respawned")
+    for s in subs:
+        got = _drain(s)
+        check_eq(sorted(got), [b"first", b"second"],
+                 "%s deliveries" % s.client_id)
+    check("redone after a restart" in b.log(),
+          "the redo skipped nothing:\n%s" % b.log_tail())
+    for c in subs + [p1, p2]:
+        c.disconnect()
+        c.close()
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_frontend_killed_between_qos2_post_and_its_packet_id():
+    """Frontend killed after posting an inbound QoS 2 PUBLISH and before
+    remembering its packet id: the new frontend finishes the posting, and
+    the client's re-send (DUP, same id) is acknowledged, not forwarded."""
+    ringmq_only(WHY)
+    b = Broker(env={"RINGMQ_CRASH_POINT": "fe_qos2_posted"}).start()
+    b.allow_child_deaths()
+    sub = RawClient(b.port)
+    sub.connect("cp-q2-sub", clean=False)
+    sub.subscribe([("cp/q2", 2)])
+    pub = RawClient(b.port)
+    pub.connect("cp-q2-pub", clean=False)
+    pid = pub.publish("cp/q2", b"once", qos=2, complete=False)
+    pub.expect_closed(5, "publisher's frontend killed")
+    _wait_log(b, "finished posting")
+    _wait_log(b, "handed back to their owners")
+    pub = RawClient(b.port)
+    present, _ = pub.connect("cp-q2-pub", clean=False)
+    check_eq(present, 1, "publisher's session present")
+    pub.publish("cp/q2", b"once", qos=2, pid=pid, dup=True)
+    got = []
+    try:
+        got = _drain(sub)
+    except TestFailure:
+        pass  # the subscriber was on the killed frontend too
+    if sub.closed or not got:
+        sub.close()
+        sub = RawClient(b.port)
+        sub.connect("cp-q2-sub", clean=False)
+        got += _drain(sub)
+    check_eq(got, [b"once"], "subscriber's copies")
+    for c in (sub, pub):
+        c.disconnect()
+        c.close()
+    b.stop()
+
+
+@timeout(60)
+def test_frontend_killed_between_inflight_entry_and_consume():
+    """Frontend killed after putting a QoS 2 delivery in the inflight
+    table and before consuming its record: on reconnect the subscriber
+    gets it once (the record is recognised as the entry's)."""
+    ringmq_only(WHY)
+    b = Broker(env={"RINGMQ_CRASH_POINT": "fe_inflight_added"}).start()
+    b.allow_child_deaths()
+    sub = RawClient(b.port)
+    sub.connect("cp-inf-sub", clean=False)
+    sub.subscribe([("cp/inf", 2)])
+    pub = raw_client(b.port, "cp-inf-pub")
+    pub.publish("cp/inf", b"m1", qos=2, complete=False)
+    sub.expect_closed(5, "subscriber's frontend killed")
+    pub.close()  # it may have been on that frontend too
+    _wait_log(b, "handed back to their owners")
+    sub = RawClient(b.port)
+    present, _ = sub.connect("cp-inf-sub", clean=False)
+    check_eq(present, 1, "session present")
+    got = _drain(sub)
+    check_eq(got, [b"m1"], "deliveries after the crash")
+    pub = raw_client(b.port, "cp-inf-pub-2")
+    pub.publish("cp/inf", b"m2", qos=2)
+    check_eq(_drain(sub), [b"m2"], "deliveries afterwards")
+    sub.disconnect()
+    sub.close()
+    pub.disconnect()
+    pub.close()
+    b.stop()
+
+
+@timeout(60)
+def test_worker_killed_inside_a_takeover_finishes_it():
+    """Worker killed in the middle of attaching the CONNECT that took a
+    session over: the new worker finishes the attach when it redoes the
+    old connection's DETACH; the new connection gets its CONNACK with
+    the session, and the client id is not locked out."""
+    ringmq_only(WHY)
+    # Attaches in worker 0: the harness's readiness probe, then cp-to,
+    # then the takeover.
+    b = Broker(ringmq_options={"fanout_workers": 1},
+               env={"RINGMQ_CRASH_POINT": "fo_attaching:3"}).start()
+    b.allow_child_deaths()
+    old = RawClient(b.port)
+    old.connect("cp-to", clean=False)
+    old.subscribe([("cp/to", 1)])
+    new = RawClient(b.port, timeout=10.0)
+    present, _ = new.connect("cp-to", clean=False)
+    check_eq(present, 1, "session present after the takeover")
+    _wait_log(b, "takeover of slot")
+    pub = raw_client(b.port, "cp-to-pub")
+    pub.publish("cp/to", b"after", qos=1)
+    check_eq(_drain(new), [b"after"], "the session's subscription")
+    again = RawClient(b.port)
+    again.connect("cp-to", clean=True)  # not locked out
+    for c in (new, again, pub):
+        c.disconnect()
+        c.close()
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_worker_killed_after_a_suback_sends_it_once():
+    """Worker killed after queueing a SUBACK: the redone SUBSCRIBE is
+    recognised, the client gets one SUBACK and the subscription works."""
+    ringmq_only(WHY)
+    b = Broker(ringmq_options={"fanout_workers": 1},
+               env={"RINGMQ_CRASH_POINT": "fo_suback_pushed"}).start()
+    b.allow_child_deaths()
+    c = raw_client(b.port, "cp-sa")
+    check_eq(c.subscribe([("cp/sa", 1)]), [1], "SUBACK")
+    _wait_log(b, "fanout 0 respawned")
+    _wait_log(b, "was handled before a restart")
+    c.publish("cp/sa", b"x", qos=1)
+    check_eq(_drain(c), [b"x"], "own message, once")
+    c.disconnect()
+    c.close()
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_worker_killed_after_a_connect_answers_it_once():
+    """Worker killed after answering a CONNECT and before consuming it:
+    the redo sees the session attached with that cookie; the client gets
+    exactly one CONNACK and a working session."""
+    ringmq_only(WHY)
+    # Records of worker 0: the probe's CONNECT and DETACH, then ours.
+    b = Broker(ringmq_options={"fanout_workers": 1},
+               env={"RINGMQ_CRASH_POINT": "fo_handled:3"}).start()
+    b.allow_child_deaths()
+    c = RawClient(b.port, timeout=10.0)
+    c.connect("cp-conn")
+    _wait_log(b, "fanout 0 respawned")
+    check_eq(c.subscribe([("cp/conn", 1)]), [1], "SUBACK")
+    c.publish("cp/conn", b"y", qos=1)
+    check_eq(_drain(c), [b"y"], "own message")
+    check("was handled before a restart" in b.log(),
+          "no redo seen:\n%s" % b.log_tail())
+    c.disconnect()
+    c.close()
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
