@@ -236,6 +236,12 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    /* The supervisor forked us with SIGHUP blocked: one sent before the
+     * handler existed is delivered now. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &hup, NULL);
 
     fe->proc->started = (uint64_t)fe->now;
     log_info("frontend %u started", idx);

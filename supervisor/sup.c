@@ -268,10 +268,18 @@ static int spawn(const cfg_t *cfg, sup_child_t *c)
     log_set_role(tag);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    signal(SIGHUP, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &sup.old_mask, NULL);
+    sigset_t mask = sup.old_mask;
+    if (role == PROC_FRONTEND) {
+        /* SIGHUP (reload certificates) stays blocked until fe_main()
+         * handles it: one sent meanwhile waits instead of being lost. */
+        signal(SIGHUP, SIG_DFL);
+        sigaddset(&mask, SIGHUP);
+    } else {
+        signal(SIGHUP, SIG_IGN);
+    }
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     uint32_t n_fe = shm->hdr->n_fe;
     int n_listeners = sup.n_listeners;
     int keep[CFG_MAX_LISTENERS + SHM_MAX_PROCS + 2], nk = 0;
@@ -530,8 +538,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_notice("SIGHUP received: reloading the configuration");
         adm_err_t err;
         cJSON *res = sup_cfg_reload(sup.cfg, &err);
+        /* As the admin socket's reload: a file with an error changes
+         * nothing, certificates included. */
+        if (res)
+            sup_reload_tls();
         cJSON_Delete(res); /* everything was logged */
-        sup_reload_tls();
         break;
     }
     case SIGCHLD:
