@@ -3,7 +3,8 @@
  * (SIGKILL), to check that what a kill there leaves behind is recovered
  * (PostgreSQL's injection points, in small).  Off unless the environment
  * variable RINGMQ_CRASH_POINT names one: "NAME" or "NAME:N" (the N-th
- * time a child passes it, default 1).  Only a child's first incarnation
+ * time a child passes it, default 1), and "/assert" after it makes the
+ * child fail an RMQ_ASSERT there instead (last words, then SIGABRT).  Only a child's first incarnation
  * fires, so a respawned child runs through.  Costs one predictable branch
  * per point when off.
  */
@@ -17,8 +18,8 @@ extern const char *crash_point_name;
 /* Reads RINGMQ_CRASH_POINT in a child; restarts: its proc_t.restarts. */
 void crash_point_init(uint32_t restarts);
 
-/* Kills the process with SIGKILL when name is the armed point and this
- * is the N-th pass. */
+/* Kills the process (SIGKILL, or a failed assertion) when name is the
+ * armed point and this is the N-th pass. */
 void crash_point_hit(const char *name);
 
 #define CRASH_POINT(name)                                                    \

@@ -10,7 +10,7 @@
  * name, SUBSCRIBE or UNSUBSCRIBE without entries).  Both mean: close the
  * connection without an answer.
  */
-#include <assert.h>
+#include "panic.h"
 #include <string.h>
 
 #include "mqtt.h"
@@ -539,7 +539,7 @@ mqtt_varint_encode(uint8_t *out, uint32_t v)
 {
     size_t n = 0;
 
-    assert(v <= MQTT_MAX_REMAINING);
+    RMQ_ASSERT(v <= MQTT_MAX_REMAINING);
 
     do {
         uint8_t b = v & 0x7f;
@@ -557,7 +557,7 @@ mqtt_varint_encode(uint8_t *out, uint32_t v)
 size_t
 mqtt_varint_size(uint32_t v)
 {
-    assert(v <= MQTT_MAX_REMAINING);
+    RMQ_ASSERT(v <= MQTT_MAX_REMAINING);
 
     if (v < 128) {
         return 1;
@@ -586,7 +586,7 @@ mqtt_write_connack(uint8_t *out, bool session_present, uint8_t rc)
 size_t
 mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid)
 {
-    assert(type == MQTT_PUBACK || type == MQTT_PUBREC || type == MQTT_PUBREL
+    RMQ_ASSERT(type == MQTT_PUBACK || type == MQTT_PUBREC || type == MQTT_PUBREL
            || type == MQTT_PUBCOMP || type == MQTT_UNSUBACK);
 
     out[0] = (uint8_t) ((type << 4) | (type == MQTT_PUBREL ? 0x02 : 0x00));
@@ -607,7 +607,7 @@ mqtt_write_pingresp(uint8_t *out)
 size_t
 mqtt_suback_size(size_t n)
 {
-    assert(n <= MQTT_MAX_REMAINING - 2);
+    RMQ_ASSERT(n <= MQTT_MAX_REMAINING - 2);
 
     return 1 + mqtt_varint_size((uint32_t) (n + 2)) + 2 + n;
 }
@@ -618,7 +618,7 @@ mqtt_write_suback(uint8_t *out, uint16_t pid, const uint8_t *codes,
 {
     size_t off;
 
-    assert(n <= MQTT_MAX_REMAINING - 2);
+    RMQ_ASSERT(n <= MQTT_MAX_REMAINING - 2);
 
     out[0] = MQTT_SUBACK << 4;
     off = 1 + mqtt_varint_encode(out + 1, (uint32_t) (n + 2));
@@ -635,7 +635,7 @@ size_t
 mqtt_write_publish_header(uint8_t *out, uint8_t qos, bool dup, bool retain,
                           uint32_t remaining)
 {
-    assert(qos <= 2);
+    RMQ_ASSERT(qos <= 2);
 
     out[0] = (uint8_t) ((MQTT_PUBLISH << 4) | ((dup && qos > 0) ? 0x08 : 0)
                         | (qos << 1) | (retain ? 0x01 : 0));

@@ -214,3 +214,26 @@ def test_worker_killed_after_a_connect_answers_it_once():
     c.close()
     time.sleep(0.3)
     _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_failed_assertion_leaves_last_words_and_is_respawned():
+    """A failed RMQ_ASSERT in a worker (armed with "/assert") writes its
+    last words to the panic buffer; the supervisor logs them and respawns
+    the worker, which carries on."""
+    ringmq_only(WHY)
+    b = Broker(ringmq_options={"fanout_workers": 1},
+               env={"RINGMQ_CRASH_POINT": "fo_handled:3/assert"}).start()
+    b.allow_child_deaths()
+    c = RawClient(b.port, timeout=10.0)
+    c.connect("cp-assert")
+    _wait_log(b, "fanout 0 respawned")
+    log = b.log()
+    check("fanout 0 last words: assertion failed: !as_assert && \"crash "
+          "point\" at common/crashpoint.c:" in log,
+          "no last words for the assertion:\n%s" % b.log_tail())
+    check("killed by signal 6" in log, "not killed by SIGABRT")
+    check_eq(c.subscribe([("cp/as", 1)]), [1], "SUBACK after the respawn")
+    c.disconnect()
+    c.close()
+    b.stop()
