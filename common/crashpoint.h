@@ -4,9 +4,10 @@
  * (PostgreSQL's injection points, in small).  Off unless the environment
  * variable RINGMQ_CRASH_POINT names one: "NAME" or "NAME:N" (the N-th
  * time a child passes it, default 1), and "/assert" after it makes the
- * child fail an RMQ_ASSERT there instead (last words, then SIGABRT).  Only a child's first incarnation
- * fires, so a respawned child runs through.  Costs one predictable branch
- * per point when off.
+ * child fail an RMQ_ASSERT there instead (last words, then SIGABRT).  A
+ * point fires once per broker (a word in shm says it did), in whichever
+ * child gets there first, so the respawned child and the others run
+ * through.  Costs one predictable branch per point when off.
  */
 #ifndef RINGMQ_CRASHPOINT_H
 #define RINGMQ_CRASHPOINT_H
@@ -15,8 +16,9 @@
 
 extern const char *crash_point_name;
 
-/* Reads RINGMQ_CRASH_POINT in a child; restarts: its proc_t.restarts. */
-void crash_point_init(uint32_t restarts);
+/* Reads RINGMQ_CRASH_POINT in a child; fired: a word shared by every
+ * process of the broker, 0 until a point fired. */
+void crash_point_init(uint32_t *fired);
 
 /* Kills the process (SIGKILL, or a failed assertion) when name is the
  * armed point and this is the N-th pass. */

@@ -156,7 +156,7 @@ typedef struct shm_hdr {
     uint64_t total_size;
     uint64_t created;
     uint32_t log_types;   /* LOG_T_*, written by the supervisor only */
-    uint32_t pad_lt;
+    uint32_t crash_fired; /* a test crash point fired (crashpoint.h) */
 
     uint32_t n_fe;
     uint32_t n_fo;

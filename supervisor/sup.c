@@ -259,7 +259,7 @@ static int spawn(const cfg_t *cfg, sup_child_t *c)
         _exit(0); /* the supervisor died before PDEATHSIG was armed */
     shm_panic_t *pan = shm_panic(shm, proc_index(c));
     panic_init(pan->text, &pan->len, sizeof(pan->text));
-    crash_point_init(c->restarts);
+    crash_point_init(&shm->hdr->crash_fired);
     char title[64];
     snprintf(title, sizeof(title), "ringmq: %s %u", role_name(role), idx);
     proctitle_set(title);
