@@ -226,18 +226,22 @@ mqtt_prop_rd(mqtt_prop_rd_t *rd, uint8_t ctx, mqtt_prop_t *p,
              const char **why)
 {
     const uint8_t *start = rd->p;
-    uint32_t id, v = 0;
+    uint32_t v = 0;
     bool ok;
     int rc;
 
     memset(p, 0, sizeof(*p));
 
-    rc = mqtt_prop_rd_varint(rd, &id);
-    if (rc != 0 || id > MQTT_PROP_ID_MAX || mqtt_prop_type(id) == 0) {
+    /*
+     * The identifier is a variable byte integer, but every MQTT 5.0
+     * identifier takes one byte: a byte with the continuation bit (or a
+     * non-minimal form of a known one) is an unknown identifier.
+     */
+    if (mqtt_prop_left(rd) < 1 || mqtt_prop_type(rd->p[0]) == 0) {
         mqtt_prop_set_why(why, "unknown property identifier");
         return MQTT_E_MALFORMED;
     }
-    p->id = (uint8_t) id;
+    p->id = *rd->p++;
     if (ctx != 0 && !mqtt_prop_allowed(ctx, p->id)) {
         mqtt_prop_set_why(why, "property not allowed in this packet");
         return MQTT_E_MALFORMED;

@@ -174,10 +174,12 @@ bool mqtt_prop_repeatable(uint8_t ctx, uint8_t id);
  *
  * A missing Property Length (len 0) is malformed: packets where the block
  * may be absent (acks, DISCONNECT) decide that before calling.
- * Non-minimal variable byte integers are accepted, as mqtt_fixed_header()
- * accepts them; session-dependent rules (Topic Alias above the maximum
- * the server announced, Session Expiry raised from 0 in DISCONNECT,
- * payloads that contradict Payload Format Indicator) are the caller's.
+ * Non-minimal variable byte integers are accepted for the Property Length
+ * and Subscription Identifiers, as mqtt_fixed_header() accepts them; an
+ * identifier must be one byte (all of MQTT 5.0's are).  Session-dependent
+ * rules (Topic Alias above the maximum the server announced, Session
+ * Expiry raised from 0 in DISCONNECT, payloads that contradict Payload
+ * Format Indicator) are the caller's.
  */
 int mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
                     mqtt_props_t *pr, uint8_t *reason, const char **why);
