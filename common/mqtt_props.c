@@ -572,8 +572,9 @@ fail:
 void
 mqtt_prop_iter_init(mqtt_prop_iter_t *it, const mqtt_props_t *pr)
 {
+    /* A failed parse leaves raw NULL: the walk is then empty. */
     it->p = pr->raw;
-    it->end = pr->raw + pr->raw_len;
+    it->end = pr->raw != NULL ? pr->raw + pr->raw_len : NULL;
 }
 
 bool

@@ -1186,18 +1186,23 @@ test_auth_data_needs_method(void **state)
     }
 }
 
-/* Errors leave the why pointer and the reason untouched only when NULL
- * was given; the parser accepts NULL for both. */
+/* The parser accepts NULL for why and reason. */
 static void
 test_null_why_and_reason(void **state)
 {
     static const uint8_t bad[] = { 0x02, 0x23, 0x00 };
     static const uint8_t ok[] = { 0x00 };
+    mqtt_prop_iter_t it;
     mqtt_props_t pr;
+    mqtt_prop_t p;
 
     assert_int_equal(
         mqtt_prop_parse(MQTT_PUBLISH, bad, sizeof(bad), &pr, NULL, NULL),
         MQTT_E_MALFORMED);
+    /* An iterator over a failed parse walks nothing. */
+    mqtt_prop_iter_init(&it, &pr);
+    assert_false(mqtt_prop_next(&it, &p));
+
     assert_int_equal(
         mqtt_prop_parse(MQTT_PUBLISH, ok, sizeof(ok), &pr, NULL, NULL),
         MQTT_OK);
