@@ -1177,6 +1177,18 @@ def clients_on_frontends(b, make, count=2, tries=20):
     return order
 
 
+def wait_for(cond, secs, step=0.05):
+    """Polls cond() until it returns something true or secs pass; returns
+    its last value."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
 def raw_clients_on_frontends(b, prefix, count=2, **connect_kw):
     """count RawClients connected as PREFIX-i on different frontends:
     [(client, fe)] (fe None under Mosquitto)."""

@@ -23,20 +23,13 @@ from harness import (
     Broker, Closed, RawClient, admin, check, check_broker_serves, check_eq,
     enc_publish,
     fail, free_port, raw_client, ringmq_only, ringmqctl, ringmqctl_bin,
-    timeout)
+    timeout, wait_for)
 
 WHY = "the admin socket is ringmq's"
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-def _wait(cond, secs, step=0.05):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
+_wait = wait_for  # harness
 
 
 def _client_entry(a, client_id):

@@ -27,7 +27,7 @@ import time
 from harness import (
     PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, Closed, RawClient,
     TestFailure, _group_pids, _pgid_alive, admin, check, check_broker_serves,
-    check_eq, enc_ack, enc_publish, fail, raw_client, ringmq_only, timeout)
+    check_eq, enc_ack, enc_publish, fail, raw_client, ringmq_only, timeout, wait_for)
 
 WHY = "frontend crash recovery is ringmq's"
 
@@ -36,14 +36,7 @@ T_Q2 = "crash/q2"   # QoS 2 publisher's topic
 T_WILL = "crash/will"
 
 
-def _wait(cond, secs, step=0.05):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
+_wait = wait_for  # harness
 
 
 def _port_free(port):
@@ -440,6 +433,25 @@ def _check_deliveries(subs, pubs, q1_dup_flag_required=True):
     return summary
 
 
+def _check_after_kills(subs, pubs, min_sent):
+    """After kills of publishers' and subscribers' frontends: no client
+    thread failed, every message arrived (QoS 1 repeats may lack DUP: a
+    publisher's re-send is a new message), every reconnect found its
+    session, and each publisher got at least min_sent messages out.
+    Returns _check_deliveries()'s summary."""
+    for s in subs:
+        if s.errors:
+            raise s.errors[0]
+    summary = _check_deliveries(subs, pubs, q1_dup_flag_required=False)
+    for s in subs:
+        check(all(sp == 1 for _, sp in s.reconnects),
+              "%s: session present 0 on reconnect: %r"
+              % (s.cid, s.reconnects))
+    for p in pubs:
+        check(p.sent >= min_sent, "%s sent only %d" % (p.cid, p.sent))
+    return summary
+
+
 def _stop_all(subs, pubs):
     for p in pubs:
         p.stop_ev.set()
@@ -614,16 +626,7 @@ def test_repeated_frontend_kills_lose_nothing_and_leak_nothing():
             time.sleep(0.5)
         finally:
             _stop_all(subs, pubs)
-        for s in subs:
-            if s.errors:
-                raise s.errors[0]
-        summary = _check_deliveries(subs, pubs, q1_dup_flag_required=False)
-        for s in subs:
-            check(all(sp == 1 for _, sp in s.reconnects),
-                  "%s: session present 0 on reconnect: %r"
-                  % (s.cid, s.reconnects))
-        for p in pubs:
-            check(p.sent >= 500, "%s sent only %d" % (p.cid, p.sent))
+        summary = _check_after_kills(subs, pubs, min_sent=500)
 
         # Every child back; the workers never restarted.
         kids = b.children()
@@ -1367,17 +1370,7 @@ def test_chaos_random_kills_lose_nothing_and_leak_nothing():
                 raise churn.errors[0]
             check(churn.done >= 100, "churn: only %d cycles (%d cut)"
                   % (churn.done, churn.cut))
-            for s in subs:
-                if s.errors:
-                    raise s.errors[0]
-            summary = _check_deliveries(subs, pubs,
-                                        q1_dup_flag_required=False)
-            for s in subs:
-                check(all(sp == 1 for _, sp in s.reconnects),
-                      "%s: session present 0 on reconnect: %r"
-                      % (s.cid, s.reconnects))
-            for p in pubs:
-                check(p.sent >= 1000, "%s sent only %d" % (p.cid, p.sent))
+            summary = _check_after_kills(subs, pubs, min_sent=1000)
 
             # Every child back, with the restarts counted.
             kids = b.children()

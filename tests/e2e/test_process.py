@@ -14,7 +14,7 @@ import time
 
 from harness import (
     REPO, Broker, PahoClient, check, check_eq, free_port, raw_client,
-    ringmq_only, timeout)
+    ringmq_only, timeout, wait_for)
 
 
 def _bin():
@@ -68,13 +68,7 @@ def _port_free(port):
         s.close()
 
 
-def _wait(cond, secs):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+_wait = wait_for  # harness
 
 
 def test_process_names():
