@@ -431,19 +431,25 @@ static int ws_input(fe_conn_t *c)
             break;
         case FE_WS_OP_PONG:
             break;
-        case FE_WS_OP_CLOSE:
-            if (ev.len == 1)
-                return ws_fail(c, FE_WS_CLOSE_PROTOCOL,
-                               "close frame of one byte");
+        case FE_WS_OP_CLOSE: {
+            /* The client's code is echoed when valid (RFC 6455 7.4). */
+            int code = fe_ws_close_reply(ev.data, ev.len);
+            if (ev.len == 1 ||
+                (ev.len >= 2 && code != (ev.data[0] << 8 | ev.data[1])))
+                return ws_fail(c, code,
+                               ev.len == 1 ? "close frame of one byte"
+                               : code == FE_WS_CLOSE_BAD_DATA
+                                   ? "close reason is not UTF-8"
+                                   : "invalid close code");
             /* Packets that came before the close count (a DISCONNECT
              * closes cleanly, without the will). */
             if (c->in_len && fe_process_input(c) < 0)
                 return -1;
-            ws_close_frame(x, ev.len >= 2 ? (ev.data[0] << 8 | ev.data[1])
-                                          : 0);
+            ws_close_frame(x, code);
             write_out(c, &ignored);
             fe_close(c, false, "WebSocket close from client");
             return -1;
+        }
         default:
             break;
         }

@@ -286,3 +286,27 @@ def test_ws_stalled_upgrade():
         c = WsRawClient(b.ports[1], ctx=client_context(certs))
         c.connect("wss-after-stall")
         c.disconnect()
+
+
+@timeout(60)
+def test_ws_close_codes():
+    """A client's close frame is echoed only with a code a peer may send
+    (1000-1003, 1007-1011, 3000-4999); another code is answered with 1002
+    and a reason that is not UTF-8 with 1007."""
+    ringmq_only("checks the close codes ringmq answers with")
+    with Broker(listeners=[WS]) as b:
+        port = b.ports[0]
+        for payload, want in (
+                (struct.pack("!H", 1001) + b"going", 1001),
+                (struct.pack("!H", 4321) + "d\u00e9j\u00e0".encode(), 4321),
+                (struct.pack("!H", 1005), 1002),
+                (struct.pack("!H", 1015), 1002),
+                (struct.pack("!H", 999), 1002),
+                (struct.pack("!H", 2500), 1002),
+                (struct.pack("!H", 1000) + b"\xc0\xaf", 1007),
+                (struct.pack("!H", 1000) + b"\xed\xa0\x80", 1007)):
+            c = WsRawClient(port)
+            c.send_raw(ws_frame(payload, op=0x8))
+            c.expect_closed(3.0, "after close %r" % payload)
+            check_eq(c.close_code(), want, "answer to close %r" % payload)
+        _ws_serves(port)
