@@ -181,8 +181,8 @@ class WsRawClient(RawClient):
     server frames, keeping control frames in self.control."""
 
     def __init__(self, port, path="/mqtt", proto="mqtt", timeout=5.0,
-                 ctx=None):
-        super().__init__(port, timeout=timeout)
+                 ctx=None, rcvbuf=None):
+        super().__init__(port, timeout=timeout, rcvbuf=rcvbuf)
         if ctx is not None:
             self.sock = ctx.wrap_socket(self.sock,
                                         server_hostname="localhost")
