@@ -33,6 +33,7 @@
 #define FE_XP_READS 8           /* reads per readable event */
 #define FE_XP_OUT_KEEP 16384    /* x->out capacity kept once drained */
 #define FE_XP_OUT_PAUSE 16384   /* unwritten bytes that stop reading */
+#define FE_XP_CN_MAX 64         /* bytes of a certificate CN username */
 
 struct fe_xport {
     SSL *ssl;              /* NULL: no TLS */
@@ -43,6 +44,7 @@ struct fe_xport {
     bool closing;          /* inside fe_xp_free: leave events alone */
     bool read_wants_write; /* SSL_read waits for the socket to drain */
     bool write_wants_read; /* SSL_write waits for bytes from the peer */
+    bool ssl_failed;       /* SSL_ERROR_SSL/SYSCALL: no SSL_shutdown */
     bool pong_due;         /* pong[] answers the latest ping, not sent */
     uint8_t pong_len;
     uint8_t pong[125];     /* payload of the latest ping */
@@ -223,6 +225,7 @@ static int write_out(fe_conn_t *c, const char **why)
                     }
                     return 0;
                 }
+                x->ssl_failed = true;
                 snprintf(xp_why, sizeof(xp_why), "TLS write failed: %s",
                          fe_tls_error(e == SSL_ERROR_SYSCALL
                                           ? strerror(errno)
@@ -315,6 +318,21 @@ int fe_xp_flush(fe_conn_t *c)
 
 /* ---- input ---- */
 
+/* Is the UTF-8 name s[0..n) free of control characters (C0, DEL, C1)
+ * and well-formed? */
+static bool cn_printable(const unsigned char *s, size_t n)
+{
+    if (!mqtt_utf8_valid(s, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+        if (s[i] == 0xc2 && i + 1 < n && s[i + 1] < 0xa0)
+            return false; /* U+0080..U+009F */
+    }
+    return true;
+}
+
 /* The TLS handshake just finished: log it and take the identity. */
 static int tls_opened(fe_conn_t *c, const char **why)
 {
@@ -330,16 +348,35 @@ static int tls_opened(fe_conn_t *c, const char **why)
         *why = "no client certificate (use_identity_as_username)";
         return -1;
     }
-    char cn[256];
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
-                                      NID_commonName, cn, sizeof(cn));
+    /* The first CN, as UTF-8; a name that would be cut or that would
+     * put control characters in the log is refused, not mangled. */
+    X509_NAME *name = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *cn = NULL;
+    int n = -1;
+    if (i >= 0)
+        n = ASN1_STRING_to_UTF8(
+            &cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
     X509_free(cert);
-    if (n <= 0 || (size_t)n != strlen(cn)) {
-        *why = "client certificate without a usable common name";
+    const char *bad = NULL;
+    if (n <= 0)
+        bad = "client certificate without a common name";
+    else if (n > FE_XP_CN_MAX)
+        bad = "client certificate common name longer than 64 bytes";
+    else if (!cn_printable(cn, (size_t)n))
+        bad = "client certificate common name with non-printable "
+              "characters";
+    if (bad == NULL) {
+        mem_free(c->username);
+        c->username = mem_alloc((size_t)n + 1);
+        memcpy(c->username, cn, (size_t)n);
+        c->username[n] = '\0';
+    }
+    OPENSSL_free(cn);
+    if (bad != NULL) {
+        *why = bad;
         return -1;
     }
-    mem_free(c->username);
-    c->username = mem_strdup(cn);
     return 0;
 }
 
@@ -389,6 +426,7 @@ static ssize_t recv_some(fe_conn_t *c, uint8_t *buf, size_t n,
         *why = "connection closed by client";
         return -1;
     case SSL_ERROR_SYSCALL:
+        x->ssl_failed = true;
         if (ERR_peek_error() == 0) {
             *why = errno ? "socket error" : "connection closed by client";
             if (!x->tls_open && !errno)
@@ -397,6 +435,7 @@ static ssize_t recv_some(fe_conn_t *c, uint8_t *buf, size_t n,
         }
         /* fall through */
     default:
+        x->ssl_failed = true;
         if (ERR_GET_REASON(ERR_peek_error()) ==
             SSL_R_UNEXPECTED_EOF_WHILE_READING) {
             ERR_clear_error();
@@ -650,7 +689,8 @@ void fe_xp_free(fe_conn_t *c)
     if (x->out_off < x->out_len)
         write_out(c, &ignored);
     if (x->ssl) {
-        if (x->tls_open) {
+        /* No close_notify after a fatal error (OpenSSL's rule). */
+        if (x->tls_open && !x->ssl_failed) {
             ERR_clear_error();
             SSL_shutdown(x->ssl);
         }

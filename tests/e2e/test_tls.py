@@ -20,8 +20,8 @@ from harness import (
     finish_process, mosquitto_pub, mosquitto_sub_start, paho_client,
     ringmq_only, timeout)
 from transport import (
-    WsRawClient, client_context, make_certs, recv_all_until_closed,
-    tls_listener, tls_raw_client)
+    WsRawClient, _key_and_cert, client_context, make_certs,
+    recv_all_until_closed, tls_listener, tls_raw_client)
 
 
 def _certs():
@@ -353,3 +353,39 @@ def test_tls_publisher_reaches_tcp_ws_wss():
         for s in subs:
             s.disconnect()
         raw_ws.disconnect()
+
+
+@timeout(60)
+def test_tls_identity_common_name_checked():
+    """use_identity_as_username: a client certificate whose CN is longer
+    than 64 bytes or holds a control character is refused with a log
+    line, not truncated or logged raw; a normal CN still gets in."""
+    ringmq_only("checks ringmq's log lines")
+    certs = _certs()
+    d = os.path.dirname(certs["ca"])
+    # 40 characters (X.509 allows 64) but 80 bytes of UTF-8
+    _key_and_cert(d, "long", "/CN=" + "\u00e9" * 40, "ca")
+    _key_and_cert(d, "ctrl", "/CN=bad\x01name", "ca")
+    ls = tls_listener(certs, cafile=certs["ca"], require_certificate=True,
+                      use_identity_as_username=True)
+    with Broker(listeners=[ls]) as b:
+        port = b.ports[0]
+        for name, want in (("long", "common name longer than 64 bytes"),
+                           ("ctrl", "common name with non-printable")):
+            mark = len(b.log())
+            ctx = client_context(certs)
+            ctx.load_cert_chain(os.path.join(d, name + ".crt"),
+                                os.path.join(d, name + ".key"))
+            try:
+                c = tls_raw_client(port, ctx)
+                c.send(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01x")
+                _, closed = recv_all_until_closed(c.sock, 3.0)
+                check(closed, "client with the %s CN not closed" % name)
+            except (ssl.SSLError, OSError):
+                pass
+            _wait_log(b, want, since=mark)
+            check("bad\x01name" not in b.log(), "raw CN in the log")
+        c = tls_raw_client(port, client_context(certs, client_cert=True))
+        c.connect("cn-ok")
+        c.disconnect()
+        check("u'alice'" in b.log(), "CN alice not the username")

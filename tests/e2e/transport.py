@@ -29,9 +29,9 @@ def _openssl(*args, cwd):
 
 
 def _key_and_cert(d, name, subject, ca, ext=None):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
-             "-subj", subject, cwd=d)
+    _openssl("req", "-utf8", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+             "-out", name + ".csr", "-subj", subject, cwd=d)
     args = ["x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
             "-CAkey", ca + ".key", "-CAcreateserial", "-out", name + ".crt",
             "-days", "2"]
