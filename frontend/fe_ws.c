@@ -115,7 +115,8 @@ int fe_ws_parse_upgrade(const uint8_t *buf, size_t len, const char *path,
         REFUSE(400, "bad request line");
     const char *ver = sp2 + 1;
     size_t vl = (size_t)(line_end - ver);
-    if (vl != 8 || strncmp(ver, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)ver[7]))
+    if (vl != 8 || strncmp(ver, "HTTP/1.", 7) != 0 ||
+        !isdigit((unsigned char)ver[7]))
         REFUSE(400, "not HTTP/1.x");
     if (ver[7] == '0')
         REFUSE(400, "HTTP/1.0 cannot upgrade to WebSocket");
