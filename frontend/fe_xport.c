@@ -10,8 +10,8 @@
  * when the previous batch has been written, so a client that does not
  * read leaves its deliveries in the queue and the queue's limits apply.
  * What the transport makes itself stays bounded too: one pong at most
- * waits (for the latest ping), and the socket is not read while more
- * than FE_XP_OUT_PAUSE framed bytes (or a pong) wait for it.  Buffers
+ * waits (for the latest ping), and the socket is not read while a pong
+ * (or more than FE_XP_OUT_PAUSE framed bytes) waits for it.  Buffers
  * are freed once empty, so an idle connection costs little.
  */
 #include <errno.h>
