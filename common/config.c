@@ -781,20 +781,32 @@ cfg_key_per_listener(cfg_t *c, const cfg_line_t *l)
     return 0;
 }
 
-/* The listener the listener options of a line apply to: the one of the
+/* The listener the listener options of line l apply to: the one of the
  * last listener line, or the default listener (port, bind_address) when
- * there is none yet, as in Mosquitto. */
+ * there is none yet, as in Mosquitto.  Options of the default listener
+ * are noted (key and line), for cfg_finish to name them if there is no
+ * default listener to apply them to. */
 static cfg_listener_t *
-cfg_cur_listener(cfg_t *c)
+cfg_cur_listener(cfg_t *c, const cfg_line_t *l)
 {
-    return c->n_listeners > 0 ? &c->listeners[c->n_listeners - 1]
-                              : &c->default_listener;
+    size_t len, klen;
+
+    if (c->n_listeners > 0) {
+        return &c->listeners[c->n_listeners - 1];
+    }
+    len = strlen(c->default_options);
+    klen = strlen(l->key);
+    if (len + klen + 24 < sizeof(c->default_options)) {
+        snprintf(c->default_options + len, sizeof(c->default_options) - len,
+                 "%s%s (line %d)", len > 0 ? ", " : "", l->key, l->lineno);
+    }
+    return &c->default_listener;
 }
 
 static int
 cfg_key_protocol(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
 
     if (cfg_nargs(l, 1, 1) < 0) {
         return -1;
@@ -816,7 +828,7 @@ cfg_key_protocol(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_tls_file(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     struct stat st;
     char *dst;
 
@@ -846,7 +858,7 @@ cfg_key_tls_file(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_capath(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     struct stat st;
 
     if (cfg_rest_string(l, l->rest, ls->capath, CFG_PATH_MAX) < 0) {
@@ -867,7 +879,7 @@ cfg_key_capath(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_tls_bool(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     bool v;
 
     if (cfg_one_bool(l, &v) < 0) {
@@ -886,7 +898,7 @@ cfg_key_tls_bool(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_tls_version(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
 
     if (cfg_nargs(l, 1, 1) < 0) {
         return -1;
@@ -913,7 +925,7 @@ cfg_key_tls_version(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_ciphers(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     char *dst = strcmp(l->key, "ciphers") == 0 ? ls->ciphers
                                                : ls->ciphers_tls13;
 
@@ -931,7 +943,7 @@ cfg_key_ciphers(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_ws_path(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     const char *p;
 
     if (cfg_nargs(l, 1, 1) < 0) {
@@ -961,7 +973,7 @@ cfg_key_ws_path(cfg_t *c, const cfg_line_t *l)
 static int
 cfg_key_ws_frame(cfg_t *c, const cfg_line_t *l)
 {
-    cfg_listener_t *ls = cfg_cur_listener(c);
+    cfg_listener_t *ls = cfg_cur_listener(c, l);
     uint64_t v;
 
     if (cfg_one_uint(l, CFG_WS_FRAME_MIN, CFG_WS_FRAME_MAX, &v) < 0) {
@@ -1425,6 +1437,19 @@ cfg_finish(cfg_t *c)
 
     /* Listeners, as Mosquitto 2 decides them. */
     c->local_only = c->n_listeners == 0 && !c->default_listener_set;
+    if (!c->local_only && !c->default_listener_set
+        && c->default_options[0] != '\0')
+    {
+        /* Mosquitto would open a default listener on port 1883, all
+         * addresses, for them; dropping them would leave a listener
+         * without the TLS the file asks for.  Both surprise: refuse. */
+        cfg_print("%s: %s would be lost: listener options written before "
+                  "the first listener line belong to the default listener, "
+                  "and there is none (no port or bind_address line); move "
+                  "them after the listener line they are meant for", where,
+                  c->default_options);
+        return -1;
+    }
     if (c->local_only && cfg_listener_has_options(&c->default_listener)) {
         cfg_print("%s: listener options (protocol, certfile, ...) are given "
                   "but no listener: add a listener or port line above them",

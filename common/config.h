@@ -105,6 +105,8 @@ typedef struct cfg {
                                         listener options given before the
                                         first listener line */
     bool default_listener_set;
+    char default_options[256]; /* "certfile (line 2), ..." given before
+                                  the first listener line */
     uint16_t cmd_ports[CFG_MAX_LISTENERS]; /* -p, in order */
     int n_cmd_ports;
     bool log_types_set;  /* a log_type line was seen */

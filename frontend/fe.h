@@ -183,6 +183,10 @@ int fe_xp_on_write(fe_conn_t *c);
 /* Frames and encrypts c's queue batch by batch and writes it; arms
  * EV_WRITE when the socket is full. */
 int fe_xp_flush(fe_conn_t *c);
+/* False while the transport keeps c's socket unread: its framed output
+ * is backed up, or an SSL_read waits for the socket to be writable.
+ * fe_resume() leaves reading off then; the transport turns it on again. */
+bool fe_xp_may_read(const fe_conn_t *c);
 /* Rearms reading when OpenSSL holds decrypted bytes (after a pause). */
 void fe_xp_kick(fe_conn_t *c);
 /* For fe_close(): a best-effort goodbye (WebSocket close frame, TLS

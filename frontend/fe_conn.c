@@ -476,7 +476,8 @@ void fe_resume(fe_conn_t *c)
     c->paused = false;
     if (fe_process_input(c) < 0)
         return;
-    if (!c->paused && c->read_off && c->state != C_CONNECTING) {
+    if (!c->paused && c->read_off && c->state != C_CONNECTING &&
+        (c->x == NULL || fe_xp_may_read(c))) {
         event_add(c->ev_read, NULL);
         c->read_off = false;
         if (c->x)

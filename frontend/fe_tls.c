@@ -10,7 +10,10 @@
  *   client resumes its session on whichever frontend the kernel hands its
  *   next connection to.  After the fork each frontend owns its copy; a
  *   reload replaces it in that frontend only and carries the ticket keys
- *   over.
+ *   over.  The session id context names the reload generation: sessions
+ *   made before a reload (checked against the old CA files) do not
+ *   resume after it.  The supervisor reloads its own contexts on the
+ *   same signals, so a respawned frontend inherits the same generation.
  */
 #include <openssl/err.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 
 static const cfg_t *tls_cfg;
 static SSL_CTX *ctxs[CFG_MAX_LISTENERS];
+static unsigned tls_gen; /* certificate reloads in this process */
 
 const char *fe_tls_error(const char *dflt)
 {
@@ -108,9 +112,11 @@ static SSL_CTX *ctx_build(const cfg_listener_t *ls)
                                     : 0),
                            NULL);
     }
-    /* Sessions resume only on the listener that made them. */
-    char sid[32];
-    int n = snprintf(sid, sizeof(sid), "ringmq-%u", ls->port);
+    /* Sessions resume only on the listener that made them, and only
+     * with the certificates and CAs they were checked with: OpenSSL
+     * refuses a session (ticket or cache) of another id context. */
+    char sid[SSL_MAX_SID_CTX_LENGTH];
+    int n = snprintf(sid, sizeof(sid), "ringmq-%u-%u", ls->port, tls_gen);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid,
                                    (unsigned)n);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -141,6 +147,7 @@ int fe_tls_reload(void)
     int failed = 0;
     if (tls_cfg == NULL)
         return 0;
+    tls_gen++;
     for (int i = 0; i < tls_cfg->n_listeners; i++) {
         if (ctxs[i] == NULL)
             continue;

@@ -26,7 +26,8 @@ int fe_tls_setup(const cfg_t *cfg);
  * into new contexts that keep the session ticket keys.  A listener whose
  * files fail to load keeps its old context (logged).  Connections already
  * open keep the context they started with.  Returns the number of
- * listeners that failed (0: all reloaded).
+ * listeners that failed (0: all reloaded).  Sessions made before the
+ * reload no longer resume (the session id context counts reloads).
  */
 int fe_tls_reload(void);
 

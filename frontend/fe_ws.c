@@ -115,7 +115,8 @@ int fe_ws_parse_upgrade(const uint8_t *buf, size_t len, const char *path,
         REFUSE(400, "bad request line");
     const char *ver = sp2 + 1;
     size_t vl = (size_t)(line_end - ver);
-    if (vl != 8 || strncmp(ver, "HTTP/1.", 7) != 0 || !isdigit(ver[7]))
+    if (vl != 8 || strncmp(ver, "HTTP/1.", 7) != 0 ||
+        !isdigit((unsigned char)ver[7]))
         REFUSE(400, "not HTTP/1.x");
     if (ver[7] == '0')
         REFUSE(400, "HTTP/1.0 cannot upgrade to WebSocket");
@@ -401,3 +402,58 @@ int fe_ws_decode(fe_ws_dec_t *d, uint8_t *buf, size_t len, size_t *used,
 }
 
 #undef FAIL
+
+/* ---- close frames ---- */
+
+/* Is p[0..n) well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF)? */
+static bool utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t k;
+        uint32_t cp, min;
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        if ((b & 0xe0) == 0xc0) {
+            k = 1, cp = b & 0x1f, min = 0x80;
+        } else if ((b & 0xf0) == 0xe0) {
+            k = 2, cp = b & 0x0f, min = 0x800;
+        } else if ((b & 0xf8) == 0xf0) {
+            k = 3, cp = b & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+int fe_ws_close_reply(const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n == 1)
+        return FE_WS_CLOSE_PROTOCOL;
+    int code = p[0] << 8 | p[1];
+    bool known = (code >= 1000 && code <= 1003) ||
+                 (code >= 1007 && code <= 1011) ||
+                 (code >= 3000 && code <= 4999);
+    if (!known)
+        return FE_WS_CLOSE_PROTOCOL;
+    if (!utf8_valid(p + 2, n - 2))
+        return FE_WS_CLOSE_BAD_DATA;
+    return code;
+}

@@ -29,6 +29,7 @@ enum {
     FE_WS_CLOSE_GOING_AWAY = 1001,
     FE_WS_CLOSE_PROTOCOL = 1002,
     FE_WS_CLOSE_UNSUPPORTED = 1003,
+    FE_WS_CLOSE_BAD_DATA = 1007,
     FE_WS_CLOSE_TOO_BIG = 1009
 };
 
@@ -95,5 +96,15 @@ typedef struct fe_ws_ev {
  */
 int fe_ws_decode(fe_ws_dec_t *d, uint8_t *buf, size_t len, size_t *used,
                  fe_ws_ev_t *ev, const char **why);
+
+/*
+ * The status code to answer a client's close frame (payload p[0..n),
+ * unmasked) with: its own code when it is one a peer may send (1000 to
+ * 1003, 1007 to 1011, 3000 to 4999) and the reason after it is UTF-8;
+ * FE_WS_CLOSE_PROTOCOL for a payload of one byte or another code;
+ * FE_WS_CLOSE_BAD_DATA for a reason that is not UTF-8; 0 (answer with
+ * an empty close frame) for an empty payload.
+ */
+int fe_ws_close_reply(const uint8_t *p, size_t n);
 
 #endif

@@ -9,6 +9,10 @@
  * Back-pressure works as for TCP: a batch of the queue is encoded only
  * when the previous batch has been written, so a client that does not
  * read leaves its deliveries in the queue and the queue's limits apply.
+ * What the transport makes itself stays bounded too: one pong at most
+ * waits (for the latest ping), and the socket is not read while a pong
+ * (or more than FE_XP_OUT_PAUSE framed bytes) waits for it.  Buffers
+ * are freed once empty, so an idle connection costs little.
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +31,9 @@
 #define FE_XP_CHUNK (64 * 1024) /* queued bytes encoded per batch */
 #define FE_XP_RAW_ROOM 16384    /* bytes of room for one read */
 #define FE_XP_READS 8           /* reads per readable event */
+#define FE_XP_OUT_KEEP 16384    /* x->out capacity kept once drained */
+#define FE_XP_OUT_PAUSE 16384   /* unwritten bytes that stop reading */
+#define FE_XP_CN_MAX 64         /* bytes of a certificate CN username */
 
 struct fe_xport {
     SSL *ssl;              /* NULL: no TLS */
@@ -37,10 +44,14 @@ struct fe_xport {
     bool closing;          /* inside fe_xp_free: leave events alone */
     bool read_wants_write; /* SSL_read waits for the socket to drain */
     bool write_wants_read; /* SSL_write waits for bytes from the peer */
+    bool ssl_failed;       /* SSL_ERROR_SSL/SYSCALL: no SSL_shutdown */
+    bool pong_due;         /* pong[] answers the latest ping, not sent */
+    uint8_t pong_len;
+    uint8_t pong[125];     /* payload of the latest ping */
     const char *path;      /* websockets_path */
     bool identity;         /* use_identity_as_username */
     fe_ws_dec_t dec;
-    /* WebSocket: bytes read but not decoded yet */
+    /* WebSocket: bytes read but not decoded yet (NULL when none) */
     uint8_t *raw;
     size_t raw_len, raw_cap;
     /* framed (and not yet encrypted) bytes waiting for the socket */
@@ -50,6 +61,9 @@ struct fe_xport {
 };
 
 static char xp_why[320]; /* reason text handed to fe_close() */
+/* WebSocket reads land here while x->raw is empty, and only what is left
+ * of an incomplete frame is kept in x->raw. */
+static uint8_t xp_rbuf[2 * FE_XP_RAW_ROOM];
 
 int fe_xp_init(fe_conn_t *c, int li)
 {
@@ -98,6 +112,43 @@ static void want_write(fe_conn_t *c, bool on)
     else
         event_del(c->ev_write);
     c->write_on = on;
+}
+
+/* Framed output waits for the socket: reading more would only make more
+ * output that cannot go out (pongs, for a client that pings and never
+ * reads). */
+static bool out_congested(const fe_xport_t *x)
+{
+    size_t unwritten = x->out_len - x->out_off;
+    return unwritten > FE_XP_OUT_PAUSE || (unwritten > 0 && x->pong_due);
+}
+
+bool fe_xp_may_read(const fe_conn_t *c)
+{
+    const fe_xport_t *x = c->x;
+    if (x->write_wants_read)
+        return true; /* SSL_write needs the peer's bytes */
+    return !x->read_wants_write && !out_congested(x);
+}
+
+/* Adds or removes c's read event as the transport (fe_xp_may_read) and
+ * the MQTT path (paused, waiting for the session owner) want it. */
+static void read_update(fe_conn_t *c)
+{
+    fe_xport_t *x = c->x;
+    bool on = fe_xp_may_read(c) &&
+              (x->write_wants_read ||
+               (!c->paused && c->state != C_CONNECTING));
+    if (x->closing || on == !c->read_off)
+        return;
+    if (on) {
+        event_add(c->ev_read, NULL);
+        c->read_off = false;
+        fe_xp_kick(c);
+    } else {
+        event_del(c->ev_read);
+        c->read_off = true;
+    }
 }
 
 /* ---- output ---- */
@@ -161,12 +212,20 @@ static int write_out(fe_conn_t *c, const char **why)
                 if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
                     /* Repeat with the same length (OpenSSL's rule). */
                     x->ssl_retry = len;
-                    if (e == SSL_ERROR_WANT_WRITE)
+                    if (e == SSL_ERROR_WANT_WRITE) {
                         want_write(c, true);
-                    else
+                    } else {
+                        /* Not writable-driven: EV_WRITE would fire at
+                         * once, again and again.  The next read
+                         * (fe_xp_on_read) retries the write. */
                         x->write_wants_read = true;
+                        if (!x->read_wants_write)
+                            want_write(c, false);
+                        read_update(c);
+                    }
                     return 0;
                 }
+                x->ssl_failed = true;
                 snprintf(xp_why, sizeof(xp_why), "TLS write failed: %s",
                          fe_tls_error(e == SSL_ERROR_SYSCALL
                                           ? strerror(errno)
@@ -193,6 +252,12 @@ static int write_out(fe_conn_t *c, const char **why)
         fe->proc->bytes_out += (uint64_t)w;
     }
     x->out_off = x->out_len = 0;
+    if (x->out_cap > FE_XP_OUT_KEEP) {
+        /* A large batch went out: do not keep its room while idle. */
+        mem_free(x->out);
+        x->out = NULL;
+        x->out_cap = 0;
+    }
     return 1;
 }
 
@@ -231,18 +296,42 @@ int fe_xp_flush(fe_conn_t *c)
             fe_close(c, false, why);
             return -1;
         }
-        if (r == 0)
+        if (r == 0) {
+            read_update(c); /* off while the output is congested */
             return 0;
+        }
+        if (x->pong_due) {
+            /* Between frames, where a control frame may go. */
+            ws_control(x, FE_WS_OP_PONG, x->pong, x->pong_len);
+            x->pong_due = false;
+            continue;
+        }
         if (c->iov_n == 0 || !x->tls_open || !x->ws_open)
             break;
         encode_batch(c);
     }
     if (!x->read_wants_write)
         want_write(c, false);
+    read_update(c); /* on again once the output drained */
     return 0;
 }
 
 /* ---- input ---- */
+
+/* Is the UTF-8 name s[0..n) free of control characters (C0, DEL, C1)
+ * and well-formed? */
+static bool cn_printable(const unsigned char *s, size_t n)
+{
+    if (!mqtt_utf8_valid(s, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+        if (s[i] == 0xc2 && i + 1 < n && s[i + 1] < 0xa0)
+            return false; /* U+0080..U+009F */
+    }
+    return true;
+}
 
 /* The TLS handshake just finished: log it and take the identity. */
 static int tls_opened(fe_conn_t *c, const char **why)
@@ -259,16 +348,35 @@ static int tls_opened(fe_conn_t *c, const char **why)
         *why = "no client certificate (use_identity_as_username)";
         return -1;
     }
-    char cn[256];
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
-                                      NID_commonName, cn, sizeof(cn));
+    /* The first CN, as UTF-8; a name that would be cut or that would
+     * put control characters in the log is refused, not mangled. */
+    X509_NAME *name = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *cn = NULL;
+    int n = -1;
+    if (i >= 0)
+        n = ASN1_STRING_to_UTF8(
+            &cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
     X509_free(cert);
-    if (n <= 0 || (size_t)n != strlen(cn)) {
-        *why = "client certificate without a usable common name";
+    const char *bad = NULL;
+    if (n <= 0)
+        bad = "client certificate without a common name";
+    else if (n > FE_XP_CN_MAX)
+        bad = "client certificate common name longer than 64 bytes";
+    else if (!cn_printable(cn, (size_t)n))
+        bad = "client certificate common name with non-printable "
+              "characters";
+    if (bad == NULL) {
+        mem_free(c->username);
+        c->username = mem_alloc((size_t)n + 1);
+        memcpy(c->username, cn, (size_t)n);
+        c->username[n] = '\0';
+    }
+    OPENSSL_free(cn);
+    if (bad != NULL) {
+        *why = bad;
         return -1;
     }
-    mem_free(c->username);
-    c->username = mem_strdup(cn);
     return 0;
 }
 
@@ -309,6 +417,8 @@ static ssize_t recv_some(fe_conn_t *c, uint8_t *buf, size_t n,
     case SSL_ERROR_WANT_READ:
         return 0;
     case SSL_ERROR_WANT_WRITE:
+        /* Reading stops until the socket is writable (read_update(),
+         * fe_xp_on_write()): a readable socket would only repeat this. */
         x->read_wants_write = true;
         want_write(c, true);
         return 0;
@@ -316,6 +426,7 @@ static ssize_t recv_some(fe_conn_t *c, uint8_t *buf, size_t n,
         *why = "connection closed by client";
         return -1;
     case SSL_ERROR_SYSCALL:
+        x->ssl_failed = true;
         if (ERR_peek_error() == 0) {
             *why = errno ? "socket error" : "connection closed by client";
             if (!x->tls_open && !errno)
@@ -324,6 +435,7 @@ static ssize_t recv_some(fe_conn_t *c, uint8_t *buf, size_t n,
         }
         /* fall through */
     default:
+        x->ssl_failed = true;
         if (ERR_GET_REASON(ERR_peek_error()) ==
             SSL_R_UNEXPECTED_EOF_WHILE_READING) {
             ERR_clear_error();
@@ -366,13 +478,13 @@ static int ws_fail(fe_conn_t *c, int code, const char *why)
 
 /* The HTTP upgrade: answers it (101 or an error).  Returns the bytes of
  * raw it used (0: incomplete), or -1 when c was closed. */
-static int ws_upgrade(fe_conn_t *c)
+static int ws_upgrade(fe_conn_t *c, const uint8_t *buf, size_t len)
 {
     fe_xport_t *x = c->x;
     fe_ws_req_t req;
     const char *why, *ignored;
     char resp[FE_WS_RESP_MAX];
-    int r = fe_ws_parse_upgrade(x->raw, x->raw_len, x->path, &req, &why);
+    int r = fe_ws_parse_upgrade(buf, len, x->path, &req, &why);
     if (r == 0)
         return 0;
     if (r < 0) {
@@ -398,24 +510,51 @@ static int ws_upgrade(fe_conn_t *c)
     return r;
 }
 
-/* Decodes the WebSocket stream in x->raw into c->in.  Returns 0, or -1
- * when c was closed. */
-static int ws_input(fe_conn_t *c)
+/* Keeps p[0..n) (an incomplete frame or upgrade request; inside x->raw
+ * when in_raw) in x->raw, which is freed when n is 0. */
+static void raw_keep(fe_xport_t *x, const uint8_t *p, size_t n, bool in_raw)
+{
+    if (n == 0) {
+        mem_free(x->raw);
+        x->raw = NULL;
+        x->raw_len = x->raw_cap = 0;
+        return;
+    }
+    if (in_raw) {
+        memmove(x->raw, p, n);
+    } else {
+        if (x->raw_cap < n) {
+            x->raw_cap = n + 2 * FE_XP_RAW_ROOM;
+            x->raw = mem_realloc(x->raw, x->raw_cap);
+        }
+        memcpy(x->raw, p, n);
+    }
+    x->raw_len = n;
+}
+
+/* Decodes the WebSocket stream buf[0..len) (x->raw or xp_rbuf) into
+ * c->in and keeps what is left of an incomplete frame in x->raw.
+ * Returns 0, or -1 when c was closed. */
+static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
 {
     fe_xport_t *x = c->x;
     size_t pos = 0;
     if (!x->ws_open) {
-        int r = ws_upgrade(c);
-        if (r <= 0)
+        int r = ws_upgrade(c, buf, len);
+        if (r < 0)
             return r;
+        if (r == 0) {
+            raw_keep(x, buf, len, buf == x->raw);
+            return 0;
+        }
         pos = (size_t)r;
     }
-    while (pos < x->raw_len) {
+    while (pos < len) {
         size_t used;
         fe_ws_ev_t ev;
         const char *why, *ignored;
-        int r = fe_ws_decode(&x->dec, x->raw + pos, x->raw_len - pos, &used,
-                             &ev, &why);
+        int r = fe_ws_decode(&x->dec, buf + pos, len - pos, &used, &ev,
+                             &why);
         if (r == 0)
             break;
         if (r < 0)
@@ -426,30 +565,39 @@ static int ws_input(fe_conn_t *c)
             in_append(c, ev.data, ev.len);
             break;
         case FE_WS_OP_PING:
-            ws_control(x, FE_WS_OP_PONG, ev.data, ev.len);
+            /* Only the latest ping is answered (RFC 6455 5.5.3): one
+             * pong at most waits, however fast the pings come. */
+            memcpy(x->pong, ev.data, ev.len);
+            x->pong_len = (uint8_t)ev.len;
+            x->pong_due = true;
             fe_mark_dirty(c);
             break;
         case FE_WS_OP_PONG:
             break;
-        case FE_WS_OP_CLOSE:
-            if (ev.len == 1)
-                return ws_fail(c, FE_WS_CLOSE_PROTOCOL,
-                               "close frame of one byte");
+        case FE_WS_OP_CLOSE: {
+            /* The client's code is echoed when valid (RFC 6455 7.4). */
+            int code = fe_ws_close_reply(ev.data, ev.len);
+            if (ev.len == 1 ||
+                (ev.len >= 2 && code != (ev.data[0] << 8 | ev.data[1])))
+                return ws_fail(c, code,
+                               ev.len == 1 ? "close frame of one byte"
+                               : code == FE_WS_CLOSE_BAD_DATA
+                                   ? "close reason is not UTF-8"
+                                   : "invalid close code");
             /* Packets that came before the close count (a DISCONNECT
              * closes cleanly, without the will). */
             if (c->in_len && fe_process_input(c) < 0)
                 return -1;
-            ws_close_frame(x, ev.len >= 2 ? (ev.data[0] << 8 | ev.data[1])
-                                          : 0);
+            ws_close_frame(x, code);
             write_out(c, &ignored);
             fe_close(c, false, "WebSocket close from client");
             return -1;
+        }
         default:
             break;
         }
     }
-    x->raw_len -= pos;
-    memmove(x->raw, x->raw + pos, x->raw_len);
+    raw_keep(x, buf + pos, len - pos, buf == x->raw);
     return 0;
 }
 
@@ -464,7 +612,10 @@ int fe_xp_on_read(fe_conn_t *c)
     for (int i = 0; i < FE_XP_READS; i++) {
         uint8_t *dst;
         size_t room;
-        if (x->ws) {
+        if (x->ws && x->raw_len == 0) {
+            dst = xp_rbuf;
+            room = sizeof(xp_rbuf);
+        } else if (x->ws) {
             if (x->raw_cap - x->raw_len < FE_XP_RAW_ROOM) {
                 x->raw_cap = x->raw_len + 2 * FE_XP_RAW_ROOM;
                 x->raw = mem_realloc(x->raw, x->raw_cap);
@@ -489,22 +640,20 @@ int fe_xp_on_read(fe_conn_t *c)
         fe->proc->bytes_in += (uint64_t)n;
         c->last_rx_ms = fe_clock_ms();
         if (x->ws) {
-            x->raw_len += (size_t)n;
-            if (ws_input(c) < 0)
+            int r = dst == xp_rbuf
+                        ? ws_input(c, xp_rbuf, (size_t)n)
+                        : ws_input(c, x->raw, x->raw_len + (size_t)n);
+            if (r < 0)
                 return -1;
         } else {
             c->in_len += (size_t)n;
         }
         if (fe_process_input(c) < 0)
             return -1;
-        if (c->paused || c->state == C_CONNECTING) {
-            if (!c->read_off) {
-                event_del(c->ev_read);
-                c->read_off = true;
-            }
-            return 0;
-        }
+        if (c->paused || c->state == C_CONNECTING || !fe_xp_may_read(c))
+            break;
     }
+    read_update(c);
     fe_xp_kick(c);
     return 0;
 }
@@ -522,6 +671,7 @@ int fe_xp_on_write(fe_conn_t *c)
     fe_xport_t *x = c->x;
     if (x->read_wants_write) {
         x->read_wants_write = false;
+        read_update(c);
         if (!c->read_off && fe_xp_on_read(c) < 0)
             return -1;
     }
@@ -539,7 +689,8 @@ void fe_xp_free(fe_conn_t *c)
     if (x->out_off < x->out_len)
         write_out(c, &ignored);
     if (x->ssl) {
-        if (x->tls_open) {
+        /* No close_notify after a fatal error (OpenSSL's rule). */
+        if (x->tls_open && !x->ssl_failed) {
             ERR_clear_error();
             SSL_shutdown(x->ssl);
         }

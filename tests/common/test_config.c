@@ -1172,6 +1172,61 @@ test_listener_options_default_listener(void **state)
     assert_true(c.local_only);
 }
 
+/* TLS options before the first listener line, with listeners but no
+ * port line: there is no default listener to take them, and dropping them
+ * would leave the listener below without TLS.  The file is refused, naming
+ * the options and their lines. */
+static void
+test_listener_options_before_listener_lost(void **state)
+{
+    char text[1024], path[64], want[256];
+    const char *msg;
+    cfg_t c;
+
+    (void) state;
+    tls_paths();
+    snprintf(text, sizeof(text),
+             "certfile %s\nkeyfile %s\ncafile %s\n"
+             "require_certificate true\nlistener 21890 127.0.0.1\n"
+             "allow_anonymous true\n", tls_file, tls_file, tls_file);
+    tmp_conf(path, sizeof(path), text);
+    assert_int_equal(args(&c, STDERR_FILENO, &msg, "-c", path, NULL), -1);
+    snprintf(want, sizeof(want),
+             "ringmq: %s: certfile (line 1), keyfile (line 2), cafile "
+             "(line 3), require_certificate (line 4) would be lost", path);
+    if (strstr(msg, want) == NULL
+        || strstr(msg, "after the listener line") == NULL)
+    {
+        fail_msg("unexpected message: %s", msg);
+    }
+    unlink(path);
+
+    /* With a port line they make the default listener, as in Mosquitto */
+    snprintf(text, sizeof(text),
+             "port 8883\ncertfile %s\nkeyfile %s\n"
+             "listener 1883 127.0.0.1\nallow_anonymous true\n", tls_file,
+             tls_file);
+    tmp_conf(path, sizeof(path), text);
+    assert_int_equal(args(&c, STDERR_FILENO, &msg, "-c", path, NULL), 0);
+    unlink(path);
+    assert_int_equal(c.n_listeners, 2);
+    assert_listener(&c, 0, 1883, "127.0.0.1");
+    assert_string_equal(c.listeners[0].certfile, "");
+    assert_listener(&c, 1, 8883, "");
+    assert_string_equal(c.listeners[1].certfile, tls_file);
+
+    /* Options after the listener line are fine without a port line */
+    snprintf(text, sizeof(text),
+             "listener 8883\ncertfile %s\nkeyfile %s\n"
+             "allow_anonymous true\n", tls_file, tls_file);
+    tmp_conf(path, sizeof(path), text);
+    assert_int_equal(args(&c, STDERR_FILENO, &msg, "-c", path, NULL), 0);
+    unlink(path);
+    assert_int_equal(c.n_listeners, 1);
+    assert_string_equal(c.listeners[0].certfile, tls_file);
+    tls_paths_done();
+}
+
 static void
 test_unsupported_keys(void **state)
 {
@@ -1769,6 +1824,7 @@ main(void)
         cmocka_unit_test(test_listener_options),
         cmocka_unit_test(test_listener_options_bad),
         cmocka_unit_test(test_listener_options_default_listener),
+        cmocka_unit_test(test_listener_options_before_listener_lost),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_comments_and_blanks),
         cmocka_unit_test(test_long_line),

@@ -20,8 +20,8 @@ from harness import (
     finish_process, mosquitto_pub, mosquitto_sub_start, paho_client,
     ringmq_only, timeout)
 from transport import (
-    WsRawClient, client_context, make_certs, recv_all_until_closed,
-    tls_listener, tls_raw_client)
+    WsRawClient, _key_and_cert, client_context, make_certs,
+    recv_all_until_closed, tls_listener, tls_raw_client)
 
 
 def _certs():
@@ -292,7 +292,8 @@ def test_tls_certificate_reload_on_sighup():
         mark = len(b.log())
         os.kill(b.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 5
-        while b.log()[mark:].count("certificates reloaded") < 2:
+        # the supervisor and both frontends
+        while b.log()[mark:].count("certificates reloaded") < 3:
             if time.monotonic() > deadline:
                 fail("frontends did not reload:\n%s" % b.log_tail())
             time.sleep(0.05)
@@ -353,3 +354,108 @@ def test_tls_publisher_reaches_tcp_ws_wss():
         for s in subs:
             s.disconnect()
         raw_ws.disconnect()
+
+
+@timeout(60)
+def test_tls_identity_common_name_checked():
+    """use_identity_as_username: a client certificate whose CN is longer
+    than 64 bytes or holds a control character is refused with a log
+    line, not truncated or logged raw; a normal CN still gets in."""
+    ringmq_only("checks ringmq's log lines")
+    certs = _certs()
+    d = os.path.dirname(certs["ca"])
+    # 40 characters (X.509 allows 64) but 80 bytes of UTF-8
+    _key_and_cert(d, "long", "/CN=" + "\u00e9" * 40, "ca")
+    _key_and_cert(d, "ctrl", "/CN=bad\x01name", "ca")
+    ls = tls_listener(certs, cafile=certs["ca"], require_certificate=True,
+                      use_identity_as_username=True)
+    with Broker(listeners=[ls]) as b:
+        port = b.ports[0]
+        for name, want in (("long", "common name longer than 64 bytes"),
+                           ("ctrl", "common name with non-printable")):
+            mark = len(b.log())
+            ctx = client_context(certs)
+            ctx.load_cert_chain(os.path.join(d, name + ".crt"),
+                                os.path.join(d, name + ".key"))
+            try:
+                c = tls_raw_client(port, ctx)
+                c.send(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01x")
+                _, closed = recv_all_until_closed(c.sock, 3.0)
+                check(closed, "client with the %s CN not closed" % name)
+            except (ssl.SSLError, OSError):
+                pass
+            _wait_log(b, want, since=mark)
+            check("bad\x01name" not in b.log(), "raw CN in the log")
+        c = tls_raw_client(port, client_context(certs, client_cert=True))
+        c.connect("cn-ok")
+        c.disconnect()
+        check("u'alice'" in b.log(), "CN alice not the username")
+
+
+def _replace(src, dst):
+    """Puts a copy of src at dst by renaming (a reload never reads half a
+    file)."""
+    with open(src, "rb") as f, open(dst + ".tmp", "wb") as g:
+        g.write(f.read())
+    os.rename(dst + ".tmp", dst)
+
+
+@timeout(60)
+def test_tls_no_resumption_after_ca_change():
+    """require_certificate: a client whose CA is replaced by another in
+    cafile, then SIGHUP, cannot resume the session it made before (TLS 1.2
+    and 1.3): the handshake is a full one and its certificate is
+    refused."""
+    ringmq_only("SIGHUP certificate reload")
+    d = tempfile.mkdtemp(prefix="ringmq-tls-")
+    certs = make_certs(d, "ca1")
+    other = make_certs(d, "ca2")
+    cafile = os.path.join(d, "live-ca.crt")
+    _replace(certs["ca"], cafile)
+    ls = tls_listener(certs, cafile=cafile, require_certificate=True,
+                      use_identity_as_username=True)
+    with Broker(listeners=[ls]) as b:
+        port = b.ports[0]
+        sessions = {}
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_context(certs, client_cert=True, version=v)
+            c = tls_raw_client(port, ctx)
+            c.connect("ca-%s" % v.name)  # TLS 1.3: the ticket comes after
+            c.disconnect()
+            sessions[v] = (ctx, c.sock.session)
+            c = tls_raw_client(port, ctx, session=c.sock.session)
+            check(c.sock.session_reused, "%s: no resumption before the "
+                  "reload: the test proves nothing" % v.name)
+            c.connect("ca-again-%s" % v.name)
+            c.disconnect()
+        _replace(other["ca"], cafile)
+        mark = len(b.log())
+        os.kill(b.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while b.log()[mark:].count("certificates reloaded") < 3:
+            if time.monotonic() > deadline:
+                fail("not reloaded everywhere:\n%s" % b.log_tail())
+            time.sleep(0.05)
+        for v, (ctx, session) in sessions.items():
+            for i in range(4):  # whichever frontend the kernel picks
+                try:
+                    c = tls_raw_client(port, ctx, session=session)
+                except (ssl.SSLError, OSError):
+                    continue  # TLS 1.2: refused in the handshake
+                check(not c.sock.session_reused, "%s: session made before "
+                      "the CA change resumed" % v.name)
+                # TLS 1.3: the server's verdict comes after the handshake
+                try:
+                    c.send(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01x")
+                    data, closed = recv_all_until_closed(c.sock, 3.0)
+                except (ssl.SSLError, OSError):
+                    data, closed = b"", True
+                check(closed and not data.startswith(b"\x20"),
+                      "%s: client of the old CA served after the reload"
+                      % v.name)
+        # a client of the new CA gets in
+        ctx = client_context(certs)
+        ctx.load_cert_chain(other["client_cert"], other["client_key"])
+        c = tls_raw_client(port, ctx)
+        c.connect("ca-new-client")
+        c.disconnect()

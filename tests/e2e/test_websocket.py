@@ -286,3 +286,120 @@ def test_ws_stalled_upgrade():
         c = WsRawClient(b.ports[1], ctx=client_context(certs))
         c.connect("wss-after-stall")
         c.disconnect()
+
+
+@timeout(60)
+def test_ws_close_codes():
+    """A client's close frame is echoed only with a code a peer may send
+    (1000-1003, 1007-1011, 3000-4999); another code is answered with 1002
+    and a reason that is not UTF-8 with 1007."""
+    ringmq_only("checks the close codes ringmq answers with")
+    with Broker(listeners=[WS]) as b:
+        port = b.ports[0]
+        for payload, want in (
+                (struct.pack("!H", 1001) + b"going", 1001),
+                (struct.pack("!H", 4321) + "d\u00e9j\u00e0".encode(), 4321),
+                (struct.pack("!H", 1005), 1002),
+                (struct.pack("!H", 1015), 1002),
+                (struct.pack("!H", 999), 1002),
+                (struct.pack("!H", 2500), 1002),
+                (struct.pack("!H", 1000) + b"\xc0\xaf", 1007),
+                (struct.pack("!H", 1000) + b"\xed\xa0\x80", 1007)):
+            c = WsRawClient(port)
+            c.send_raw(ws_frame(payload, op=0x8))
+            c.expect_closed(3.0, "after close %r" % payload)
+            check_eq(c.close_code(), want, "answer to close %r" % payload)
+        _ws_serves(port)
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    fail("no VmRSS for pid %d" % pid)
+
+
+# Freed memory goes back to the kernel at once, so RSS shows what the
+# frontend keeps (jemalloc and ASan otherwise hold freed pages a while).
+_PROMPT_FREE = {
+    "MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0",
+    "ASAN_OPTIONS": ":".join(filter(None, [
+        os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=0",
+        "release_to_os_interval_ms=0"])),
+}
+
+
+@timeout(120)
+def test_ws_ping_flood_memory_bounded():
+    """A client that sends 200 MB of pings and never reads: the frontend
+    answers only the latest ping, so its memory stays bounded (it stops
+    reading when its output backs up), and other clients keep working."""
+    ringmq_only("reads the frontend's RSS")
+    with Broker(listeners=[WS], ringmq_options={"frontends": 1},
+                env=_PROMPT_FREE) as b:
+        port = b.ports[0]
+        fe_pid = b.children()[("frontend", 0)]
+        flood = WsRawClient(port, rcvbuf=4096)
+        flood.connect("ping-flood", keepalive=0)
+        time.sleep(0.3)
+        before = _rss_kib(fe_pid)
+        ping = ws_frame(b"P" * 125, op=0x9)
+        block = ping * 8000  # about 1 MB
+        flood.sock.settimeout(10.0)
+        sent = 0
+        t0 = time.monotonic()
+        try:
+            while sent < 200 << 20 and time.monotonic() - t0 < 60:
+                flood.sock.sendall(block)
+                sent += len(block)
+        except socket.timeout:
+            pass  # the broker stopped reading: what a bound looks like
+        time.sleep(1.0)
+        grown = _rss_kib(fe_pid) - before
+        check(grown < 64 * 1024, "frontend RSS grew by %d KiB after %d MB "
+              "of pings" % (grown, sent >> 20))
+        _ws_serves(port, "during a ping flood")
+        check_broker_serves(b)
+        flood.sock.close()
+
+
+@timeout(120)
+def test_ws_buffers_freed_when_idle():
+    """After one large delivery to each of many WebSocket clients, the
+    frontend frees the buffers it framed them in: its RSS comes back near
+    what it was before the delivery."""
+    ringmq_only("reads the frontend's RSS")
+    n = 150
+    with Broker(listeners=[WS], ringmq_options={"frontends": 1},
+                env=_PROMPT_FREE) as b:
+        port = b.ports[0]
+        fe_pid = b.children()[("frontend", 0)]
+        subs = []
+        for i in range(n):
+            c = WsRawClient(port)
+            c.connect("idle-%d" % i, keepalive=0)
+            c.subscribe([("idle/big", 0)])
+            subs.append(c)
+        time.sleep(0.5)
+        before = _rss_kib(fe_pid)
+        pub = WsRawClient(port)
+        pub.connect("idle-pub", keepalive=0)
+        payload = os.urandom(100 * 1024)
+        pub.publish("idle/big", payload)
+        for c in subs:
+            check(c.recv_publish(timeout=10.0).payload == payload,
+                  "payload of " + c.client_id)
+        # What the frontend keeps per connection settles within a moment.
+        deadline = time.monotonic() + 5.0
+        while True:
+            kept = _rss_kib(fe_pid) - before
+            if kept < 4 * 1024 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        check(kept < 4 * 1024, "frontend RSS %d KiB above its level before "
+              "the delivery (%.1f KiB per connection)"
+              % (kept, kept / float(n)))
+        _ws_serves(port)
+        for c in subs + [pub]:
+            c.disconnect()

@@ -29,9 +29,9 @@ def _openssl(*args, cwd):
 
 
 def _key_and_cert(d, name, subject, ca, ext=None):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
-             "-subj", subject, cwd=d)
+    _openssl("req", "-utf8", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+             "-out", name + ".csr", "-subj", subject, cwd=d)
     args = ["x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
             "-CAkey", ca + ".key", "-CAcreateserial", "-out", name + ".crt",
             "-days", "2"]
@@ -181,8 +181,8 @@ class WsRawClient(RawClient):
     server frames, keeping control frames in self.control."""
 
     def __init__(self, port, path="/mqtt", proto="mqtt", timeout=5.0,
-                 ctx=None):
-        super().__init__(port, timeout=timeout)
+                 ctx=None, rcvbuf=None):
+        super().__init__(port, timeout=timeout, rcvbuf=rcvbuf)
         if ctx is not None:
             self.sock = ctx.wrap_socket(self.sock,
                                         server_hostname="localhost")

@@ -421,6 +421,68 @@ static void test_server_frame_header(void **state)
     assert_memory_equal(h + 2, want, 8);
 }
 
+static int close_reply(const char *p, size_t n)
+{
+    return fe_ws_close_reply((const uint8_t *)p, n);
+}
+
+/* A close frame's code is echoed only when a peer may send it; a bad
+ * code gets 1002 and a reason that is not UTF-8 gets 1007. */
+static void test_close_reply(void **state)
+{
+    static const int echoed[] = {1000, 1001, 1002, 1003, 1007, 1008,
+                                 1009, 1010, 1011, 3000, 3999, 4000,
+                                 4999};
+    static const int refused[] = {0,    999,  1004, 1005, 1006, 1012,
+                                  1015, 1016, 2000, 2999, 5000, 65535};
+    char b[8];
+    assert_int_equal(close_reply("", 0), 0);
+    assert_int_equal(close_reply("\x03", 1), FE_WS_CLOSE_PROTOCOL);
+    for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]); i++) {
+        b[0] = (char)(echoed[i] >> 8);
+        b[1] = (char)echoed[i];
+        assert_int_equal(close_reply(b, 2), echoed[i]);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        b[0] = (char)(refused[i] >> 8);
+        b[1] = (char)refused[i];
+        if (close_reply(b, 2) != FE_WS_CLOSE_PROTOCOL)
+            fail_msg("close code %d echoed", refused[i]);
+    }
+    /* reasons: UTF-8 (1-4 byte forms) or 1007 */
+    assert_int_equal(close_reply("\x03\xe8" "bye", 5), 1000);
+    assert_int_equal(close_reply("\x03\xe8" "\xc3\xa9\xe2\x82\xac"
+                                 "\xf0\x9f\x98\x80", 11), 1000);
+    static const char *const bad[] = {
+        "\xff",             /* never in UTF-8 */
+        "\xc3",             /* cut short */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong */
+        "\xed\xa0\x80",     /* surrogate U+D800 */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "a\x80",            /* lone continuation byte */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char f[16] = "\x03\xe8";
+        size_t n = strlen(bad[i]);
+        memcpy(f + 2, bad[i], n);
+        if (close_reply(f, n + 2) != FE_WS_CLOSE_BAD_DATA)
+            fail_msg("reason %zu accepted", i);
+    }
+}
+
+/* Bytes above 0x7f in the HTTP version are refused, not passed to
+ * isdigit() as negative values. */
+static void test_upgrade_high_bytes(void **state)
+{
+    fe_ws_req_t r;
+    const char *why;
+    assert_int_equal(parse("GET /mqtt HTTP/1.\xb9\r\nHost: x\r\n\r\n",
+                           &r, &why),
+                     -400);
+    assert_string_equal(why, "not HTTP/1.x");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_frames_fragmentation_and_control),
         cmocka_unit_test(test_frames_refused),
         cmocka_unit_test(test_server_frame_header),
+        cmocka_unit_test(test_close_reply),
+        cmocka_unit_test(test_upgrade_high_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,10 @@ c.on('message', (topic, msg) => {
   console.log('got', topic, topic === 'js/big' ? msg.length : msg.toString());
   if (++n === 2) {
     clearTimeout(timer);
-    c.end(false, () => process.exit(0));
+    // MQTT.js acknowledges a message after this handler returns: ending
+    // here would send DISCONNECT before the PUBACK, and the broker, which
+    // closes on DISCONNECT, would make that write fail (EPIPE).
+    setImmediate(() => c.end(false, () => process.exit(0)));
   }
 });
 c.on('error', (e) => { console.log('error', e.message); process.exit(1); });
