@@ -290,6 +290,8 @@ def test_daemon_pid_file_and_user():
     try:
         check(_wait(lambda: not _port_free(port), 5), "not listening")
         check_eq(_cmdline(sup), "ringmq: supervisor", "pid file names")
+        # The listeners open before the children are forked: wait for all.
+        _wait(lambda: len(_children(sup)) == 4, 5)
         kids = _children(sup)
         check_eq(len(kids), 4, "children of the daemon")
         if as_root:
