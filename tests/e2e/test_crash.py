@@ -1298,11 +1298,16 @@ class Churn(threading.Thread):
 CHILDREN = [("frontend", 0), ("frontend", 1), ("fanout", 0), ("fanout", 1)]
 
 
-@timeout(60)
+# CHAOS_KILLS=N makes the run N kills long (the issue asks for 100 once).
+CHAOS_KILLS = int(os.environ.get("CHAOS_KILLS") or 20)
+
+
+@timeout(40 + 2 * CHAOS_KILLS)
 def test_chaos_random_kills_lose_nothing_and_leak_nothing():
     """
-    Chaos: for 20 s, every second, kill -9 of a child chosen at random
-    (frontend or fan-out worker; seeded: the seed is printed and given in
+    Chaos: for 20 s (CHAOS_KILLS=N: N s), every second, kill -9 of a
+    child chosen at random (frontend or fan-out worker; seeded: the seed
+    is printed and given in
     any failure, CHAOS_SEED=N replays it) while persistent QoS 1 and QoS 2
     publishers (reconnecting and completing their flows the MQTT way)
     stream to 8 persistent subscribers on both frontends, owned by both
@@ -1347,7 +1352,7 @@ def test_chaos_random_kills_lose_nothing_and_leak_nothing():
                     t.start()
                 time.sleep(1.0)
                 nxt = time.monotonic()
-                for _ in range(20):
+                for _ in range(CHAOS_KILLS):
                     victim = rng.choice(CHILDREN)
                     t0 = time.monotonic()
                     old = b.kill_child(*victim)
@@ -1379,6 +1384,8 @@ def test_chaos_random_kills_lose_nothing_and_leak_nothing():
             for k in kills:
                 role, idx = k[0].split()
                 want_restarts[(role, int(idx))] += 1
+            a.close()
+            a = admin(b)  # a long run idles the first past 60 s
             st = a.call("stats")
             got_restarts = dict(
                 [(("frontend", f["index"]), f["restarts"])
