@@ -199,15 +199,15 @@ static void handle_one(fo_t *fo, uint32_t f, bool redo)
         rec.fe = (uint8_t)f;
     }
     fo->proc->busy_fe = f + 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ARENA_CRASH_ORDER();
     fo->n_after = 0;
     handle(fo, &rec, redo);
     CRASH_POINT("fo_handled");
     ring_consume(r, 1);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* consumed first */
+    ARENA_CRASH_ORDER(); /* consumed first */
     for (uint32_t k = 0; k < fo->n_after; k++)
         arena_release(&fo->shm->arena, fo->after[k]);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ARENA_CRASH_ORDER();
     fo->proc->busy_fe = 0;
 }
 

@@ -12,8 +12,6 @@
 #include "fo.h"
 #include "log.h"
 
-#define CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
 static fo_ret_rec_t *rec_of(fo_t *fo, arena_h rh)
 {
     return arena_get(&fo->shm->arena, rh, NULL);
@@ -42,7 +40,7 @@ static void unlink_rec(fo_t *fo, arena_h rh, fo_ret_rec_t *r)
         prev->next = r->next;
     else
         fo->proc->ret_head = r->next;
-    CRASH_ORDER();
+    ARENA_CRASH_ORDER();
     arena_h msg = r->msg;
     arena_release(a, rh);
     if (msg)
@@ -79,7 +77,7 @@ void fo_ret_set(fo_t *fo, const char *topic, uint16_t tlen, arena_h msg,
         arena_h old = r->msg;
         r->qos = qos;
         r->msg = msg;
-        CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         if (old)
             arena_release(a, old);
         return;
@@ -98,7 +96,7 @@ void fo_ret_set(fo_t *fo, const char *topic, uint16_t tlen, arena_h msg,
     r->prev = 0;
     r->next = fo->proc->ret_head;
     fo_ret_rec_t *first = r->next ? rec_of(fo, r->next) : NULL;
-    CRASH_ORDER(); /* the record is whole before the chain shows it */
+    ARENA_CRASH_ORDER(); /* the record is whole before the chain shows it */
     if (first)
         first->prev = rh;
     fo->proc->ret_head = rh;

@@ -12,21 +12,6 @@
 #include "mqtt.h"
 #include "topic.h"
 
-/* Keeps the compiler from moving shm stores across this point: what a
- * kill -9 leaves behind is the program order of the stores before it. */
-#define CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
-/* Clears *field (a slot's reference), then releases what it held: a kill
- * in between leaks, never releases twice. */
-static void drop_ref(fo_t *fo, arena_h *field)
-{
-    arena_h h = *field;
-    if (h == 0)
-        return;
-    *field = 0;
-    CRASH_ORDER();
-    arena_release(&fo->shm->arena, h);
-}
 
 static void reply(fo_t *fo, uint32_t fe, const rep_rec_t *rep)
 {
@@ -59,7 +44,7 @@ void fo_on_sync(fo_t *fo, const ing_rec_t *r)
             continue;
         arena_h will = s->pend.h2;
         s->pend.type = 0;
-        CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         if (will && will != s->will)
             arena_release(&fo->shm->arena, will);
         log_info("slot %u: takeover by a connection of a restarted "
@@ -97,23 +82,6 @@ static void sub_drop(fo_t *fo, uint32_t slot, arena_h h, sess_sub_t *sub)
     arena_release(a, h);
 }
 
-/* Releases every record of a ring of esize-byte records whose first field
- * is an arena handle, and empties it.  The caller holds the consumer role
- * (no frontend attached). */
-static void ring_discard(fo_t *fo, ring_t *r)
-{
-    uint32_t n = ring_count(r);
-    /* One at a time, consumed before released (a redo after a kill
-     * never releases a record twice). */
-    for (uint32_t i = 0; i < n; i++) {
-        arena_h h = *(arena_h *)ring_peek(r, 0);
-        ring_consume(r, 1);
-        CRASH_ORDER();
-        if (h)
-            arena_release(&fo->shm->arena, h);
-    }
-}
-
 /* Empties a session: subscriptions, queued records, inflight entries and
  * inbound QoS 2 state.  The caller holds the role (no frontend attached). */
 static void wipe(fo_t *fo, uint32_t slot)
@@ -130,8 +98,10 @@ static void wipe(fo_t *fo, uint32_t slot)
         }
         sub_drop(fo, slot, h, sub);
     }
-    ring_discard(fo, sess_ring(fo->shm, slot));
-    ring_discard(fo, sess_ctl(fo->shm, slot));
+    /* We hold the consumer role (no frontend attached). */
+    ring_t *data = sess_ring(fo->shm, slot), *ctl = sess_ctl(fo->shm, slot);
+    sess_ring_drop(fo->shm, data, ring_count(data));
+    sess_ring_drop(fo->shm, ctl, ring_count(ctl));
     s->q_bytes_out = s->q_bytes_in; /* we hold the role: the queue is empty */
     sess_inf_clear(fo->shm, slot);
     if (s->n_qos2) {
@@ -147,8 +117,8 @@ void fo_free_slot(fo_t *fo, uint32_t slot)
     uint8_t *id = arena_get(&fo->shm->arena, s->client_id, NULL);
     if (id)
         strmap_del(&fo->ids, id + 2, msg_topic_len(id));
-    drop_ref(fo, &s->client_id);
-    drop_ref(fo, &s->will);
+    arena_drop(&fo->shm->arena, &s->client_id);
+    arena_drop(&fo->shm->arena, &s->will);
     s->state = SESS_FREE;
     fo->free_slots[fo->n_free++] = slot;
 }
@@ -160,7 +130,7 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
      * redo of this record finds its will in place already. */
     arena_h old = s->will;
     s->will = r->h2;
-    CRASH_ORDER();
+    ARENA_CRASH_ORDER();
     if (old && old != r->h2)
         arena_release(&fo->shm->arena, old);
     s->will_qos = r->qos;
@@ -172,11 +142,11 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
     s->present = (uint8_t)present;
     s->conn_gen++;
     CRASH_POINT("fo_attaching");
-    CRASH_ORDER(); /* ONLINE with this cookie means: attached (redo) */
+    ARENA_CRASH_ORDER(); /* ONLINE with this cookie means: attached (redo) */
     /* The reply ring's release commit publishes these fields (and the
      * ring and inflight state we may have wiped) to the new host. */
     s->state = SESS_ONLINE;
-    CRASH_ORDER(); /* pend goes only once ONLINE (fo_on_detach redo) */
+    ARENA_CRASH_ORDER(); /* pend goes only once ONLINE (fo_on_detach redo) */
     s->pend.type = 0;
     rep_rec_t rep = {.type = REP_CONNECT_OK,
                      .session_present = (uint8_t)present,
@@ -247,7 +217,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
             /* Recovery (ours and the frontends') reads slots below this
              * mark; the reply's release commit publishes it. */
             fo->proc->high_water = fo_local(fo, slot) + 1;
-            CRASH_ORDER();
+            ARENA_CRASH_ORDER();
         }
         ring_init(sess_ring(fo->shm, slot), fo->shm->hdr->out_cap,
                   sizeof(out_rec_t));
@@ -289,7 +259,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
          * when its DETACH arrives. */
         s->pend = *r;
         s->pend.h1 = 0;
-        CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         ctl_rec_t kick = {.type = CTL_KICK, .conn_gen = s->conn_gen};
         fo_push_ctl(fo, slot, &kick);
         s->state = SESS_HANDOFF;
@@ -300,7 +270,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
         ing_rec_t old = s->pend;
         s->pend = *r;
         s->pend.h1 = 0;
-        CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         rep_rec_t rep = {.type = REP_CONNECT_FAIL, .rc = 0xff,
                          .cookie = old.a};
         reply(fo, old.fe, &rep);
@@ -346,7 +316,7 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         return;
     }
     /* The frontend published the will if the close was not clean. */
-    drop_ref(fo, &s->will);
+    arena_drop(&fo->shm->arena, &s->will);
     int was_clean = s->clean;
     /* An administrator's kick may discard even a persistent session. */
     int discard = (r->flags & ING_F_DISCARD) != 0;
@@ -444,7 +414,7 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
             memcpy(sub->filter, f, flen);
             sub->prev = 0;
             sub->next = s->subs;
-            CRASH_ORDER(); /* whole before the chain shows it */
+            ARENA_CRASH_ORDER(); /* whole before the chain shows it */
             if (s->subs) {
                 sess_sub_t *first = arena_get(a, s->subs, NULL);
                 if (first)

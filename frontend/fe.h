@@ -237,10 +237,6 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh,
 /* Reply from a worker about a CONNECT. */
 void fe_on_reply(uint32_t fo, const rep_rec_t *r);
 
-/* Keeps the compiler from moving shm stores across this point: what a
- * kill -9 leaves behind is the program order of the stores before it. */
-#define FE_CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
 /* fe_recover.c: what a new incarnation of this frontend does before it
  * accepts connections (docs/architecture.md, "Crash story"). */
 /* Rebuilds the arena partition, releases the references the previous

@@ -63,7 +63,7 @@ static fe_conn_t *conn_new(int fd, int li)
     if (id >= fe->proc->high_water) {
         /* Recovery scans the handles of ids below this mark. */
         __atomic_store_n(&fe->proc->high_water, id + 1, __ATOMIC_RELAXED);
-        FE_CRASH_ORDER();
+        ARENA_CRASH_ORDER();
     }
     c->rel = shm_fe_rel(fe->shm, fe->idx, id); /* all 0: see fe_close() */
     const cfg_listener_t *ls = &fe->cfg->listeners[li];
@@ -212,12 +212,7 @@ int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
 /* Releases the reference of queue entry k, if any. */
 static void rel_drop(fe_conn_t *c, uint32_t k)
 {
-    arena_h h = c->rel[k];
-    if (h == 0)
-        return;
-    c->rel[k] = 0;
-    FE_CRASH_ORDER();
-    arena_release(&fe->shm->arena, h);
+    arena_drop(&fe->shm->arena, &c->rel[k]);
 }
 
 /* ---- close ---- */
@@ -302,7 +297,7 @@ bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
         for (uint32_t i = 0; i < c->iov_n; i++) {
             arena_h h = c->rel[c->iov_head + i];
             c->rel[c->iov_head + i] = 0;
-            FE_CRASH_ORDER();
+            ARENA_CRASH_ORDER();
             c->rel[i] = h;
         }
         c->iov_head = 0;
@@ -316,7 +311,7 @@ static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
     uint32_t k = c->iov_head + c->iov_n++;
     c->iov[k].iov_base = (void *)p;
     c->iov[k].iov_len = n;
-    FE_CRASH_ORDER(); /* the reference is ours before its handle is here */
+    ARENA_CRASH_ORDER(); /* the reference is ours before its handle is here */
     c->rel[k] = rel;
     fe_mark_dirty(c);
 }

@@ -47,16 +47,7 @@ static int drain_ctl(fe_conn_t *c)
         ctl_rec_t *k = ring_peek(r, i);
         if (k->type != CTL_KICK || k->conn_gen != c->conn_gen)
             continue;
-        /* Each record consumed before its reference is released: a kill
-         * in between leaks, never releases twice. */
-        for (uint32_t j = 0; j < i; j++) {
-            arena_h h = ((ctl_rec_t *)ring_peek(r, 0))->h;
-            ring_consume(r, 1);
-            FE_CRASH_ORDER();
-            if (h)
-                arena_release(a, h);
-        }
-        ring_consume(r, 1);
+        sess_ring_drop(fe->shm, r, i + 1); /* the KICK holds no handle */
         fe_close(c, false, "session taken over");
         return -1;
     }
@@ -65,11 +56,7 @@ static int drain_ctl(fe_conn_t *c)
         if (o->conn_gen != c->conn_gen) {
             /* For an earlier connection of this session: its SUBACK has
              * no one to go to any more. */
-            arena_h h = o->h;
-            ring_consume(r, 1);
-            FE_CRASH_ORDER();
-            if (h)
-                arena_release(a, h);
+            sess_ring_drop(fe->shm, r, 1);
             continue;
         }
         if (o->type == CTL_KICK) {
@@ -116,7 +103,7 @@ int fe_drain_slot(fe_conn_t *c)
         return rc;
     c->inflight_blocked = false;
     /* Each record is consumed before its reference shows up in the
-     * connection's queue (FE_CRASH_ORDER): a kill at any point leaves no
+     * connection's queue (ARENA_CRASH_ORDER): a kill at any point leaves no
      * reference owned twice (docs/architecture.md, "Crash story"). */
     for (; n > 0; n--) {
         out_rec_t o;

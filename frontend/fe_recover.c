@@ -24,12 +24,9 @@ static uint64_t release_queues(void)
     for (uint32_t id = 0; id < hw; id++) {
         arena_h *rel = shm_fe_rel(fe->shm, fe->idx, id);
         for (uint32_t k = 0; k < SHM_FE_IOV; k++) {
-            arena_h h = rel[k];
-            if (h == 0)
+            if (rel[k] == 0)
                 continue;
-            rel[k] = 0;
-            FE_CRASH_ORDER();
-            arena_release(&fe->shm->arena, h);
+            arena_drop(&fe->shm->arena, &rel[k]);
             n++;
         }
     }
@@ -100,7 +97,7 @@ static void finish_posting(uint32_t slot, sess_slot_t *s)
                    "(%u of %u workers had it)", slot, s->in_pid, n_have,
                    fe->n_fo);
     }
-    FE_CRASH_ORDER();
+    ARENA_CRASH_ORDER();
     s->in_posting = 0;
 }
 

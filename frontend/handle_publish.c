@@ -91,16 +91,16 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
          * twice when the client sends it again. */
         s->in_pid = p.pid;
         s->in_h = h;
-        FE_CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         s->in_posting = 1;
-        FE_CRASH_ORDER();
+        ARENA_CRASH_ORDER();
     }
     fe_post_publish(c, h, p.qos, p.retain);
     fe->proc->msgs_in_qos[p.qos]++;
     if (p.qos == 2) {
         CRASH_POINT("fe_qos2_posted");
         qos2_set(c, p.pid, true);
-        FE_CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         s->in_posting = 0;
     }
 ack:
@@ -145,7 +145,7 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
             arena_h h = e->h;
             e->h = 0;
             e->state = INF_PUBREC;
-            FE_CRASH_ORDER();
+            ARENA_CRASH_ORDER();
             arena_release(&fe->shm->arena, h);
         }
         send_ack(c, MQTT_PUBREL, pid);

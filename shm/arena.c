@@ -315,6 +315,16 @@ void arena_release(arena_t *a, arena_h h)
                                           __ATOMIC_RELAXED));
 }
 
+void arena_drop(arena_t *a, arena_h *field)
+{
+    arena_h h = *field;
+    if (h == 0)
+        return;
+    *field = 0;
+    ARENA_CRASH_ORDER();
+    arena_release(a, h);
+}
+
 void arena_usage(const arena_t *a, uint64_t *blocks, uint64_t *bytes)
 {
     uint64_t bl = 0, by = 0;

@@ -95,6 +95,19 @@ void arena_release(arena_t *a, arena_h h);
  */
 void arena_part_recover(arena_t *a, arena_part_t *p);
 
+/*
+ * Crash order.  A process may be killed at any instruction; what it leaves
+ * in shared memory is the program order of its stores.  This keeps the
+ * compiler from moving stores across it (the CPU never drops a store of a
+ * killed process), so "unhook, then release" can be written as such.
+ */
+#define ARENA_CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* Clears *field, a shared structure's reference, then releases it: a kill
+ * in between leaks the reference, never releases it twice.  Nothing when
+ * *field is 0. */
+void arena_drop(arena_t *a, arena_h *field);
+
 /* Blocks and bytes in use over all partitions. */
 void arena_usage(const arena_t *a, uint64_t *blocks, uint64_t *bytes);
 

@@ -32,10 +32,6 @@ int sess_inf_room(const shm_t *s, uint32_t slot)
     return sl->n_inflight < max && sl->inf_tail - sl->inf_head < max;
 }
 
-/* Keeps the compiler from moving shm stores across this point: what a
- * kill -9 leaves behind is the program order of the stores before it. */
-#define CRASH_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
                               int retain, arena_h h, uint32_t ring_pos)
 {
@@ -57,7 +53,7 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
     e->retain = (uint8_t)(retain != 0);
     e->ring_pos = ring_pos;
     e->h = h;
-    CRASH_ORDER(); /* an entry counts (sess_repair) only once complete */
+    ARENA_CRASH_ORDER(); /* an entry counts (sess_repair) only once complete */
     e->state = INF_SENT;
     sl->n_inflight++;
     return e;
@@ -84,7 +80,7 @@ void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e)
     /* The entry goes before its reference: a kill in between leaks the
      * message, never releases it twice. */
     e->state = INF_FREE;
-    CRASH_ORDER();
+    ARENA_CRASH_ORDER();
     memset(e, 0, sizeof(*e));
     sl->n_inflight--;
     while (sl->inf_head != sl->inf_tail &&
@@ -92,7 +88,7 @@ void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e)
         sl->inf_head++;
     if (sl->inf_head == sl->inf_tail)
         sl->inf_head = sl->inf_tail = 0;
-    CRASH_ORDER();
+    ARENA_CRASH_ORDER();
     if (h)
         arena_release(&s->arena, h);
 }
@@ -108,7 +104,7 @@ void sess_inf_clear(shm_t *s, uint32_t slot)
         arena_h h = e->h;
         pid_set(s, slot, e->pid, 0);
         memset(e, 0, sizeof(*e));
-        CRASH_ORDER();
+        ARENA_CRASH_ORDER();
         if (h)
             arena_release(&s->arena, h);
     }
@@ -164,4 +160,15 @@ uint32_t sess_repair(shm_t *s, uint32_t slot)
         n2 += (uint32_t)__builtin_popcountll(q[i]);
     sl->n_qos2 = n2;
     return n;
+}
+
+void sess_ring_drop(shm_t *s, ring_t *r, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        arena_h h = *(const arena_h *)ring_peek(r, 0);
+        ring_consume(r, 1);
+        ARENA_CRASH_ORDER();
+        if (h)
+            arena_release(&s->arena, h);
+    }
 }

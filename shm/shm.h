@@ -427,6 +427,12 @@ sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid);
 /* Completes entry e: releases its message, frees its packet id. */
 void sess_inf_done(shm_t *s, uint32_t slot, sess_inflight_t *e);
 
+/* Consumes the first n records of r (a slot's data or control ring: each
+ * record begins with an arena handle) one at a time, each before its
+ * reference is released: a kill in between leaks, never releases twice.
+ * The caller holds the consumer role. */
+void sess_ring_drop(shm_t *s, ring_t *r, uint32_t n);
+
 /* Completes every entry (session wipe). */
 void sess_inf_clear(shm_t *s, uint32_t slot);
 
