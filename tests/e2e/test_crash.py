@@ -404,7 +404,11 @@ def _wait_all_delivered(subs, pubs, secs=15):
 def _check_deliveries(subs, pubs, q1_dup_flag_required=True):
     """Every subscriber got every message of every publisher once, in
     order (QoS 2 exactly once; QoS 1 re-deliveries only as DUP re-sends
-    when q1_dup_flag_required).  Returns a summary per subscriber."""
+    when q1_dup_flag_required).  A subscriber thread's own failure is
+    raised first.  Returns a summary per subscriber."""
+    for s in subs:
+        if s.errors:
+            raise s.errors[0]
     summary = []
     for s in subs:
         with s.lock:
@@ -439,9 +443,6 @@ def _check_after_kills(subs, pubs, min_sent):
     publisher's re-send is a new message), every reconnect found its
     session, and each publisher got at least min_sent messages out.
     Returns _check_deliveries()'s summary."""
-    for s in subs:
-        if s.errors:
-            raise s.errors[0]
     summary = _check_deliveries(subs, pubs, q1_dup_flag_required=False)
     for s in subs:
         check(all(sp == 1 for _, sp in s.reconnects),
@@ -450,6 +451,16 @@ def _check_after_kills(subs, pubs, min_sent):
     for p in pubs:
         check(p.sent >= min_sent, "%s sent only %d" % (p.cid, p.sent))
     return summary
+
+
+def _check_not_disturbed(s):
+    """Subscriber s saw no disconnect, no QoS 1 copy and no QoS 2 re-send
+    (what a worker's death or restart must leave untouched)."""
+    check_eq(s.disconnects, [], "%s (fe %d, worker %d) disconnects"
+             % (s.cid, s.fe, s.owner))
+    check_eq(s.q1_redeliveries, [], "%s (worker %d) QoS 1 copies"
+             % (s.cid, s.owner))
+    check_eq(s.q2_resends, 0, "%s QoS 2 re-sends" % s.cid)
 
 
 def _stop_all(subs, pubs):
@@ -518,9 +529,6 @@ def test_kill_frontend_under_qos12_load():
         finally:
             _stop_all(subs, pubs)
 
-        for s in subs:
-            if s.errors:
-                raise s.errors[0]
         summary = _check_deliveries(subs, pubs, q1_dup_flag_required=True)
         for s in subs:
             if s.fe == dead_fe:
@@ -1100,16 +1108,9 @@ def test_kill_workers_under_qos12_load():
             _stop_and_check_stream(subs, pubs, 0.5)
         finally:
             _stop_all(subs, pubs)
-        for s in subs:
-            if s.errors:
-                raise s.errors[0]
         summary = _check_deliveries(subs, pubs, q1_dup_flag_required=True)
         for s in subs:
-            check_eq(s.disconnects, [], "%s (fe %d, worker %d) disconnects"
-                     % (s.cid, s.fe, s.owner))
-            check_eq(s.q1_redeliveries, [], "%s (worker %d) QoS 1 copies"
-                     % (s.cid, s.owner))
-            check_eq(s.q2_resends, 0, "%s QoS 2 re-sends" % s.cid)
+            _check_not_disturbed(s)
             _, _, t_kill, t_back = kills[s.owner]
             with s.lock:
                 after = sum(1 for t in s.arrivals if t > t_back + 0.1)
@@ -1195,15 +1196,9 @@ def test_restart_worker_under_qos12_load():
             _stop_and_check_stream(subs, pubs, 1.5)
         finally:
             _stop_all(subs, pubs)
-        for s in subs:
-            if s.errors:
-                raise s.errors[0]
         summary = _check_deliveries(subs, pubs, q1_dup_flag_required=True)
         for s in subs:
-            check_eq(s.disconnects, [], "%s (fe %d, worker %d) disconnects"
-                     % (s.cid, s.fe, s.owner))
-            check_eq(s.q1_redeliveries, [], "%s QoS 1 copies" % s.cid)
-            check_eq(s.q2_resends, 0, "%s QoS 2 re-sends" % s.cid)
+            _check_not_disturbed(s)
             with s.lock:
                 after = sum(1 for t in s.arrivals if t > t_back + 0.1)
             check(after >= 100, "%s (worker %d): only %d messages after "
