@@ -126,6 +126,8 @@ static const cfg_key_t cfg_keys[] = {
     CFG_UINT("max_packet_size", max_packet_size, CFG_PACKET_MIN, CFG_PACKET_MAX),
     CFG_UINT("message_size_limit", message_size_limit, 0, CFG_PAYLOAD_MAX),
     CFG_UINT("max_keepalive", max_keepalive, 0, 65535),
+    CFG_UINT("max_qos", max_qos, 0, 2),
+    CFG_UINT("max_topic_alias", max_topic_alias, 0, 65535),
     { "retain_available", cfg_key_retain_available },
     { "persistent_client_expiration", cfg_key_expiration },
     { "log_dest", cfg_key_log_dest },
@@ -175,7 +177,6 @@ static const cfg_ignored_t cfg_ignored[] = {
     { "memory_limit", CFG_ARG_UINT },
     { "check_retain_source", CFG_ARG_BOOL },
     { "auto_id_prefix", CFG_ARG_TEXT },
-    { "max_topic_alias", CFG_ARG_UINT },
     { "max_topic_alias_broker", CFG_ARG_UINT },
     { "websockets_log_level", CFG_ARG_TEXT },
 };
@@ -186,7 +187,6 @@ static const cfg_fixed_t cfg_fixed[] = {
     { "queue_qos0_messages", CFG_ARG_BOOL, "false" },
     { "upgrade_outgoing_qos", CFG_ARG_BOOL, "false" },
     { "use_username_as_clientid", CFG_ARG_BOOL, "false" },
-    { "max_qos", CFG_ARG_TEXT, "2" },
     { "max_connections", CFG_ARG_TEXT, "-1" },
 };
 
@@ -1197,6 +1197,8 @@ cfg_defaults(cfg_t *c)
     c->max_packet_size = CFG_PACKET_DEFAULT;
     c->message_size_limit = 0;
     c->max_keepalive = 65535;
+    c->max_qos = 2;
+    c->max_topic_alias = 10;
     c->retain_available = true;
     c->persistent_client_expiration = 0;
     c->per_listener_settings = false;

@@ -70,6 +70,8 @@ typedef struct cfg {
     uint32_t max_packet_size;       /* bytes, default 1048576 */
     uint32_t message_size_limit;    /* payload bytes, 0 = no limit */
     uint16_t max_keepalive;         /* default 65535 */
+    uint16_t max_qos;               /* 0..2, default 2 */
+    uint16_t max_topic_alias;       /* MQTT 5 inbound aliases, default 10 */
     bool retain_available;          /* default true */
     uint32_t persistent_client_expiration; /* seconds, 0 = never */
     bool per_listener_settings;     /* accepted; only false semantics */

@@ -15,64 +15,6 @@
 
 #include "mqtt.h"
 
-/* A bounded cursor over a packet body. */
-typedef struct mqtt_rd {
-    const uint8_t *p;
-    const uint8_t *end;
-} mqtt_rd_t;
-
-static void
-mqtt_set_why(const char **why, const char *msg)
-{
-    if (why != NULL) {
-        *why = msg;
-    }
-}
-
-static size_t
-mqtt_rd_left(const mqtt_rd_t *rd)
-{
-    return (size_t) (rd->end - rd->p);
-}
-
-/* Reads one byte; false when none is left. */
-static bool
-mqtt_rd_u8(mqtt_rd_t *rd, uint8_t *v)
-{
-    if (mqtt_rd_left(rd) < 1) {
-        return false;
-    }
-    *v = *rd->p++;
-    return true;
-}
-
-/* Reads a big-endian 16-bit integer; false when fewer than 2 bytes. */
-static bool
-mqtt_rd_u16(mqtt_rd_t *rd, uint16_t *v)
-{
-    if (mqtt_rd_left(rd) < 2) {
-        return false;
-    }
-    *v = (uint16_t) ((rd->p[0] << 8) | rd->p[1]);
-    rd->p += 2;
-    return true;
-}
-
-/* Reads a 2-byte length and that many bytes; false when they overrun. */
-static bool
-mqtt_rd_str(mqtt_rd_t *rd, mqtt_str_t *s)
-{
-    uint16_t n;
-
-    if (!mqtt_rd_u16(rd, &n) || mqtt_rd_left(rd) < n) {
-        return false;
-    }
-    s->p = rd->p;
-    s->len = n;
-    rd->p += n;
-    return true;
-}
-
 static bool
 mqtt_has_wildcard(const mqtt_str_t *s)
 {
@@ -139,13 +81,25 @@ mqtt_fixed_header(const uint8_t *buf, size_t len, mqtt_fixed_t *fh,
     return MQTT_E_MALFORMED;
 }
 
-int
-mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
-                   mqtt_connect_t *c, const char **why)
+/* The reason code of MQTT 5.0 for a parser's error class, unless the
+ * property parser chose a more precise one already. */
+static int
+mqtt_reason_of(int rc, uint8_t *reason)
+{
+    if (rc != MQTT_OK && *reason == 0) {
+        *reason = rc == MQTT_E_MALFORMED ? 0x81 : 0x82;
+    }
+    return rc;
+}
+
+static int
+mqtt_parse_connect_body(uint8_t flags, const uint8_t *body, size_t len,
+                        mqtt_connect_t *c, const char **why)
 {
     mqtt_rd_t rd = { body, body + len };
     mqtt_str_t name;
     uint8_t level, cf;
+    int rc;
 
     memset(c, 0, sizeof(*c));
 
@@ -162,7 +116,7 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
     c->level = level;
 
     if (name.len == 4 && memcmp(name.p, "MQTT", 4) == 0) {
-        if (level != MQTT_V311) {
+        if (level != MQTT_V311 && level != MQTT_V5) {
             mqtt_set_why(why, "unsupported protocol level");
             return MQTT_E_VERSION;
         }
@@ -179,6 +133,15 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
     if (!mqtt_rd_u8(&rd, &cf) || !mqtt_rd_u16(&rd, &c->keepalive)) {
         mqtt_set_why(why, "CONNECT truncated in variable header");
         return MQTT_E_MALFORMED;
+    }
+
+    if (level == MQTT_V5) {
+        rc = mqtt_prop_parse(MQTT_CONNECT | MQTT_PROP_FROM_CLIENT, rd.p,
+                             mqtt_rd_left(&rd), &c->props, &c->reason, why);
+        if (rc != MQTT_OK) {
+            return rc;
+        }
+        rd.p += c->props.total;
     }
 
     if (cf & 0x01) {
@@ -200,7 +163,7 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
         mqtt_set_why(why, "will QoS or retain without will flag");
         return MQTT_E_PROTOCOL;
     }
-    if (c->has_password && !c->has_username) {
+    if (c->has_password && !c->has_username && level != MQTT_V5) {
         mqtt_set_why(why, "password without username");
         return MQTT_E_PROTOCOL;
     }
@@ -217,8 +180,16 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
 
     if (c->will) {
         mqtt_str_t msg;
-        int rc;
 
+        if (level == MQTT_V5) {
+            rc = mqtt_prop_parse(MQTT_PROP_CTX_WILL | MQTT_PROP_FROM_CLIENT,
+                                 rd.p, mqtt_rd_left(&rd), &c->will_props,
+                                 &c->reason, why);
+            if (rc != MQTT_OK) {
+                return rc;
+            }
+            rd.p += c->will_props.total;
+        }
         if (!mqtt_rd_str(&rd, &c->will_topic)) {
             mqtt_set_why(why, "CONNECT truncated in will topic");
             return MQTT_E_MALFORMED;
@@ -263,7 +234,7 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
         mqtt_set_why(why, "MQTT 3.1 client id not 1..23 bytes");
         return MQTT_E_CLIENTID;
     }
-    if (c->client_id.len == 0 && !c->clean_session) {
+    if (c->client_id.len == 0 && !c->clean_session && level != MQTT_V5) {
         mqtt_set_why(why, "empty client id without clean session");
         return MQTT_E_CLIENTID;
     }
@@ -272,8 +243,16 @@ mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
 }
 
 int
-mqtt_parse_publish(uint8_t flags, const uint8_t *body, size_t len,
-                   mqtt_publish_t *p, const char **why)
+mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
+                   mqtt_connect_t *c, const char **why)
+{
+    return mqtt_reason_of(mqtt_parse_connect_body(flags, body, len, c, why),
+                          &c->reason);
+}
+
+static int
+mqtt_parse_publish_body(uint8_t level, uint8_t flags, const uint8_t *body,
+                        size_t len, mqtt_publish_t *p, const char **why)
 {
     mqtt_rd_t rd = { body, body + len };
     int rc;
@@ -297,9 +276,13 @@ mqtt_parse_publish(uint8_t flags, const uint8_t *body, size_t len,
         mqtt_set_why(why, "PUBLISH truncated in topic");
         return MQTT_E_MALFORMED;
     }
-    rc = mqtt_check_topic_name(&p->topic, false, why);
-    if (rc != MQTT_OK) {
-        return rc;
+    /* An MQTT 5 topic may be empty when a Topic Alias stands for it: the
+     * caller, who holds the alias map, decides. */
+    if (level != MQTT_V5 || p->topic.len > 0) {
+        rc = mqtt_check_topic_name(&p->topic, false, why);
+        if (rc != MQTT_OK) {
+            return rc;
+        }
     }
 
     if (p->qos > 0) {
@@ -313,16 +296,78 @@ mqtt_parse_publish(uint8_t flags, const uint8_t *body, size_t len,
         }
     }
 
+    if (level == MQTT_V5) {
+        rc = mqtt_prop_parse(MQTT_PUBLISH | MQTT_PROP_FROM_CLIENT, rd.p,
+                             mqtt_rd_left(&rd), &p->props, &p->reason, why);
+        if (rc != MQTT_OK) {
+            return rc;
+        }
+        rd.p += p->props.total;
+    }
+
     p->payload = rd.p;
     p->payload_len = mqtt_rd_left(&rd);
     return MQTT_OK;
 }
 
 int
-mqtt_parse_ack(uint8_t type, uint8_t flags, const uint8_t *body,
-               size_t len, uint16_t *pid, const char **why)
+mqtt_parse_publish(uint8_t level, uint8_t flags, const uint8_t *body,
+                   size_t len, mqtt_publish_t *p, const char **why)
 {
-    uint8_t want;
+    return mqtt_reason_of(mqtt_parse_publish_body(level, flags, body, len, p,
+                                                  why),
+                          &p->reason);
+}
+
+/*
+ * An MQTT 5 reason code and property block after `rd` (acks, DISCONNECT,
+ * AUTH): both may be absent, the block only when the code is.  The code
+ * must be one the spec allows in `type`.
+ */
+static int
+mqtt_parse_reason_tail(uint8_t type, mqtt_rd_t *rd, uint8_t *rc_out,
+                       mqtt_props_t *props, uint8_t *reason, const char **why)
+{
+    mqtt_props_t local;
+    uint8_t code = 0;
+    int rc;
+
+    if (props == NULL) {
+        props = &local;
+    }
+    memset(props, 0, sizeof(*props));
+    if (mqtt_rd_left(rd) > 0) {
+        mqtt_rd_u8(rd, &code);
+        if (!mqtt5_reason_allowed(type, code)) {
+            mqtt_set_why(why, "reason code not allowed in this packet");
+            return MQTT_E_PROTOCOL;
+        }
+    }
+    if (mqtt_rd_left(rd) > 0) {
+        rc = mqtt_prop_parse(type | MQTT_PROP_FROM_CLIENT, rd->p,
+                             mqtt_rd_left(rd), props, reason, why);
+        if (rc != MQTT_OK) {
+            return rc;
+        }
+        rd->p += props->total;
+        if (mqtt_rd_left(rd) != 0) {
+            mqtt_set_why(why, "trailing bytes after properties");
+            return MQTT_E_MALFORMED;
+        }
+    }
+    if (rc_out != NULL) {
+        *rc_out = code;
+    }
+    return MQTT_OK;
+}
+
+int
+mqtt_parse_ack(uint8_t level, uint8_t type, uint8_t flags,
+               const uint8_t *body, size_t len, uint16_t *pid, uint8_t *rc,
+               const char **why)
+{
+    mqtt_rd_t rd = { body, body + len };
+    uint8_t want, reason = 0;
 
     switch (type) {
     case MQTT_PUBACK:
@@ -342,24 +387,62 @@ mqtt_parse_ack(uint8_t type, uint8_t flags, const uint8_t *body,
         mqtt_set_why(why, "reserved fixed-header flags in ack");
         return MQTT_E_MALFORMED;
     }
-    if (len != 2) {
+    if (len < 2 || (len != 2 && level != MQTT_V5)) {
         mqtt_set_why(why, "ack remaining length not 2");
         return MQTT_E_MALFORMED;
     }
 
-    *pid = (uint16_t) ((body[0] << 8) | body[1]);
+    mqtt_rd_u16(&rd, pid);
     if (*pid == 0) {
         mqtt_set_why(why, "ack packet id 0");
         return MQTT_E_PROTOCOL;
     }
-    return MQTT_OK;
+    if (rc != NULL) {
+        *rc = 0;
+    }
+    return mqtt_parse_reason_tail(type, &rd, rc, NULL, &reason, why);
+}
+
+int
+mqtt_parse_disconnect(uint8_t level, uint8_t flags, const uint8_t *body,
+                      size_t len, uint8_t *rc, mqtt_props_t *props,
+                      const char **why)
+{
+    mqtt_rd_t rd = { body, body + len };
+    uint8_t reason = 0;
+
+    if (level != MQTT_V5) {
+        *rc = 0;
+        memset(props, 0, sizeof(*props));
+        return mqtt_parse_empty(MQTT_DISCONNECT, flags, len, why);
+    }
+    if ((flags & 0x0f) != 0) {
+        mqtt_set_why(why, "DISCONNECT flags not 0");
+        return MQTT_E_MALFORMED;
+    }
+    return mqtt_parse_reason_tail(MQTT_DISCONNECT, &rd, rc, props, &reason,
+                                  why);
+}
+
+int
+mqtt_parse_auth(uint8_t flags, const uint8_t *body, size_t len, uint8_t *rc,
+                mqtt_props_t *props, const char **why)
+{
+    mqtt_rd_t rd = { body, body + len };
+    uint8_t reason = 0;
+
+    if ((flags & 0x0f) != 0) {
+        mqtt_set_why(why, "AUTH flags not 0");
+        return MQTT_E_MALFORMED;
+    }
+    return mqtt_parse_reason_tail(MQTT_AUTH, &rd, rc, props, &reason, why);
 }
 
 /* Common part of SUBSCRIBE and UNSUBSCRIBE. */
 static int
-mqtt_parse_sublist(bool subscribe, uint8_t flags, const uint8_t *body,
-                   size_t len, uint16_t *pid, mqtt_iter_t *it,
-                   const char **why)
+mqtt_parse_sublist(uint8_t level, bool subscribe, uint8_t flags,
+                   const uint8_t *body, size_t len, uint16_t *pid,
+                   mqtt_props_t *props, mqtt_iter_t *it, const char **why)
 {
     mqtt_rd_t rd = { body, body + len };
     mqtt_str_t f;
@@ -377,6 +460,18 @@ mqtt_parse_sublist(bool subscribe, uint8_t flags, const uint8_t *body,
     if (*pid == 0) {
         mqtt_set_why(why, "packet id 0");
         return MQTT_E_PROTOCOL;
+    }
+    if (level == MQTT_V5) {
+        uint8_t reason;
+        int rc = mqtt_prop_parse((subscribe ? MQTT_SUBSCRIBE : MQTT_UNSUBSCRIBE)
+                                     | MQTT_PROP_FROM_CLIENT,
+                                 rd.p, mqtt_rd_left(&rd), props, &reason, why);
+        if (rc != MQTT_OK) {
+            return rc;
+        }
+        rd.p += props->total;
+    } else if (props != NULL) {
+        memset(props, 0, sizeof(*props));
     }
     if (mqtt_rd_left(&rd) == 0) {
         mqtt_set_why(why, subscribe ? "SUBSCRIBE without topic filters"
@@ -408,11 +503,16 @@ mqtt_parse_sublist(bool subscribe, uint8_t flags, const uint8_t *body,
             mqtt_set_why(why, "SUBSCRIBE truncated in requested QoS");
             return MQTT_E_MALFORMED;
         }
-        if ((qos & 0xfc) != 0) {
+        /* MQTT 5: the Subscription Options byte (3.8.3.1). */
+        if ((qos & (level == MQTT_V5 ? 0xc0 : 0xfc)) != 0) {
             mqtt_set_why(why, "SUBSCRIBE reserved bits in requested QoS");
             return MQTT_E_MALFORMED;
         }
-        if (qos == 3) {
+        if ((qos & MQTT_SUBOPT_RH_MASK) == MQTT_SUBOPT_RH_MASK) {
+            mqtt_set_why(why, "SUBSCRIBE Retain Handling 3");
+            return MQTT_E_PROTOCOL;
+        }
+        if ((qos & 0x03) == 3) {
             mqtt_set_why(why, "SUBSCRIBE requested QoS 3");
             return MQTT_E_MALFORMED;
         }
@@ -421,17 +521,21 @@ mqtt_parse_sublist(bool subscribe, uint8_t flags, const uint8_t *body,
 }
 
 int
-mqtt_parse_subscribe(uint8_t flags, const uint8_t *body, size_t len,
-                     uint16_t *pid, mqtt_iter_t *it, const char **why)
+mqtt_parse_subscribe(uint8_t level, uint8_t flags, const uint8_t *body,
+                     size_t len, uint16_t *pid, mqtt_props_t *props,
+                     mqtt_iter_t *it, const char **why)
 {
-    return mqtt_parse_sublist(true, flags, body, len, pid, it, why);
+    return mqtt_parse_sublist(level, true, flags, body, len, pid, props, it,
+                              why);
 }
 
 int
-mqtt_parse_unsubscribe(uint8_t flags, const uint8_t *body, size_t len,
-                       uint16_t *pid, mqtt_iter_t *it, const char **why)
+mqtt_parse_unsubscribe(uint8_t level, uint8_t flags, const uint8_t *body,
+                       size_t len, uint16_t *pid, mqtt_props_t *props,
+                       mqtt_iter_t *it, const char **why)
 {
-    return mqtt_parse_sublist(false, flags, body, len, pid, it, why);
+    return mqtt_parse_sublist(level, false, flags, body, len, pid, props, it,
+                              why);
 }
 
 bool
@@ -594,6 +698,67 @@ mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid)
     out[2] = (uint8_t) (pid >> 8);
     out[3] = (uint8_t) (pid & 0xff);
     return 4;
+}
+
+size_t
+mqtt_write_ack_rc(uint8_t *out, uint8_t type, uint16_t pid, uint8_t rc)
+{
+    size_t n = mqtt_write_ack(out, type, pid);
+
+    if (rc == 0) {
+        return n; /* the short form (3.4.2.1) */
+    }
+    out[1] = 3;
+    out[4] = rc;
+    return 5;
+}
+
+size_t
+mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
+                      const char *reason_string)
+{
+    mqtt_prop_t pr[1];
+    size_t n = 0, plen = 0, off;
+
+    if (reason_string != NULL) {
+        size_t sl = strlen(reason_string);
+        pr[n++] = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason_string,
+                                (uint16_t) (sl > 200 ? 200 : sl));
+    }
+    if (mqtt_prop_size(MQTT_DISCONNECT, pr, n, &plen, NULL) != MQTT_OK
+        || 3 + plen > cap || 1 + plen > 127)
+    {
+        n = 0;
+        plen = 1;
+    }
+    out[0] = MQTT_DISCONNECT << 4;
+    out[1] = (uint8_t) (1 + plen);
+    out[2] = rc;
+    off = 3;
+    mqtt_prop_write(MQTT_DISCONNECT, pr, n, out + off, cap - off, &plen,
+                    NULL);
+    return off + plen;
+}
+
+size_t
+mqtt_write_connack5(uint8_t *out, size_t cap, bool session_present,
+                    uint8_t rc, const mqtt_prop_t *props, size_t n)
+{
+    size_t plen, vlen, off;
+
+    if (mqtt_prop_size(MQTT_CONNACK, props, n, &plen, NULL) != MQTT_OK) {
+        return 0;
+    }
+    vlen = 2 + plen;
+    if (1 + mqtt_varint_size((uint32_t) vlen) + vlen > cap) {
+        return 0;
+    }
+    out[0] = MQTT_CONNACK << 4;
+    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) vlen);
+    out[off++] = (session_present && rc == 0) ? 0x01 : 0x00;
+    out[off++] = rc;
+    mqtt_prop_write(MQTT_CONNACK, props, n, out + off, cap - off, &plen, NULL);
+    return off + plen;
 }
 
 size_t

@@ -11,29 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Control packet types (high nibble of the first byte). */
-enum {
-    MQTT_CONNECT = 1,
-    MQTT_CONNACK = 2,
-    MQTT_PUBLISH = 3,
-    MQTT_PUBACK = 4,
-    MQTT_PUBREC = 5,
-    MQTT_PUBREL = 6,
-    MQTT_PUBCOMP = 7,
-    MQTT_SUBSCRIBE = 8,
-    MQTT_SUBACK = 9,
-    MQTT_UNSUBSCRIBE = 10,
-    MQTT_UNSUBACK = 11,
-    MQTT_PINGREQ = 12,
-    MQTT_PINGRESP = 13,
-    MQTT_DISCONNECT = 14,
-    MQTT_AUTH = 15
-};
-
-/* Protocol levels. */
-#define MQTT_V31 3
-#define MQTT_V311 4
-#define MQTT_V5 5
+#include "mqtt_base.h"
+#include "mqtt_props.h"
 
 /* CONNACK return codes (3.1.1 section 3.2.2.3). */
 #define MQTT_RC_ACCEPTED 0x00
@@ -44,24 +23,6 @@ enum {
 #define MQTT_RC_NOT_AUTHORIZED 0x05
 
 #define MQTT_SUBACK_FAILURE 0x80
-
-/* Largest remaining length the 4-byte varint can carry. */
-#define MQTT_MAX_REMAINING 268435455u
-
-/* Results.  Every parser returns MQTT_OK or one of the negative codes and,
- * on error, sets *why to a static string fit for a log line. */
-#define MQTT_OK 0
-#define MQTT_AGAIN (-1)      /* fixed header incomplete: read more */
-#define MQTT_E_MALFORMED (-2) /* bad lengths, bad varint, reserved bits */
-#define MQTT_E_PROTOCOL (-3) /* well formed but forbidden by the spec */
-#define MQTT_E_VERSION (-4)  /* CONNECT: answer CONNACK 0x01, then close */
-#define MQTT_E_CLIENTID (-5) /* CONNECT: answer CONNACK 0x02, then close */
-
-/* A string inside a packet: not NUL-terminated. */
-typedef struct mqtt_str {
-    const uint8_t *p;
-    uint16_t len;
-} mqtt_str_t;
 
 typedef struct mqtt_fixed {
     uint8_t type;       /* MQTT_CONNECT .. MQTT_AUTH (0 is reserved) */
@@ -94,6 +55,9 @@ typedef struct mqtt_connect {
     uint16_t will_payload_len;
     mqtt_str_t username;
     mqtt_str_t password; /* binary data */
+    mqtt_props_t props;      /* MQTT 5: CONNECT properties */
+    mqtt_props_t will_props; /* MQTT 5: Will Properties */
+    uint8_t reason;          /* on error: the MQTT 5 reason code */
 } mqtt_connect_t;
 
 /*
@@ -105,7 +69,13 @@ typedef struct mqtt_connect {
  * bytes.  Client id rules: 3.1 requires 1..23 bytes (else MQTT_E_CLIENTID);
  * 3.1.1 allows any length; an empty id with clean_session 0 gives
  * MQTT_E_CLIENTID.  An empty id with clean_session 1 is returned as len 0
- * and the caller assigns one.  MQTT_V5 gives MQTT_E_VERSION for now.
+ * and the caller assigns one.
+ *
+ * MQTT 5 ("MQTT"/5): the CONNECT properties and the Will Properties are
+ * parsed into props and will_props (mqtt_prop_parse() rules); a password
+ * without a username and an empty client id with Clean Start 0 are
+ * allowed.  On every error c->reason holds the MQTT 5 reason code to
+ * answer a level-5 client with (0x81, 0x82, ...).
  */
 int mqtt_parse_connect(uint8_t flags, const uint8_t *body, size_t len,
                        mqtt_connect_t *c, const char **why);
@@ -118,22 +88,31 @@ typedef struct mqtt_publish {
     uint16_t pid; /* 0 for QoS 0 */
     const uint8_t *payload;
     size_t payload_len;
+    mqtt_props_t props; /* MQTT 5 */
+    uint8_t reason;     /* on error: the MQTT 5 reason code */
 } mqtt_publish_t;
 
 /*
  * Parses a PUBLISH.  QoS 3 is malformed; DUP with QoS 0 is a protocol error;
  * the topic must be non-empty valid UTF-8 without wildcards or U+0000;
- * QoS > 0 needs a non-zero packet id.
+ * QoS > 0 needs a non-zero packet id.  MQTT 5: the properties follow the
+ * packet id (p->props); an empty topic is returned as such (a Topic Alias
+ * may stand for it: the caller checks); p->reason is set on error.
  */
-int mqtt_parse_publish(uint8_t flags, const uint8_t *body, size_t len,
+int mqtt_parse_publish(uint8_t level, uint8_t flags, const uint8_t *body,
+                       size_t len,
                        mqtt_publish_t *p, const char **why);
 
 /*
  * Parses PUBACK, PUBREC, PUBREL, PUBCOMP (client to server).  Flags must be
- * 0, or 2 for PUBREL; body exactly 2 bytes; packet id non-zero.
+ * 0, or 2 for PUBREL; body exactly 2 bytes; packet id non-zero.  MQTT 5:
+ * a reason code (one the spec allows there, else a protocol error) and a
+ * property block may follow; *rc gets the code (0 when absent; rc may be
+ * NULL).
  */
-int mqtt_parse_ack(uint8_t type, uint8_t flags, const uint8_t *body,
-                   size_t len, uint16_t *pid, const char **why);
+int mqtt_parse_ack(uint8_t level, uint8_t type, uint8_t flags,
+                   const uint8_t *body, size_t len, uint16_t *pid,
+                   uint8_t *rc, const char **why);
 
 /* Walks the topic list of a SUBSCRIBE or UNSUBSCRIBE already validated by
  * mqtt_parse_subscribe / mqtt_parse_unsubscribe. */
@@ -149,22 +128,45 @@ typedef struct mqtt_iter {
  * six bits are 0 and whose value is 0..2.  Filter syntax (wildcard
  * placement) is NOT checked here: an ill-placed wildcard earns 0x80 in the
  * SUBACK, not a closed connection.  On MQTT_OK, *it walks the entries.
+ * MQTT 5: the properties follow the packet id (*props; props may be NULL
+ * for 3.1.1) and the QoS byte is the Subscription Options byte: bits 6-7
+ * reserved, Retain Handling 3 a protocol error.
  */
-int mqtt_parse_subscribe(uint8_t flags, const uint8_t *body, size_t len,
-                         uint16_t *pid, mqtt_iter_t *it, const char **why);
+int mqtt_parse_subscribe(uint8_t level, uint8_t flags, const uint8_t *body,
+                         size_t len, uint16_t *pid, mqtt_props_t *props,
+                         mqtt_iter_t *it, const char **why);
 
 /* Same for UNSUBSCRIBE (entries without QoS byte). */
-int mqtt_parse_unsubscribe(uint8_t flags, const uint8_t *body, size_t len,
-                           uint16_t *pid, mqtt_iter_t *it,
+int mqtt_parse_unsubscribe(uint8_t level, uint8_t flags,
+                           const uint8_t *body, size_t len, uint16_t *pid,
+                           mqtt_props_t *props, mqtt_iter_t *it,
                            const char **why);
 
-/* Next entry: returns true and fills filter (and *qos for SUBSCRIBE; qos
+/* Next entry: returns true and fills filter (and *qos for SUBSCRIBE: the
+ * requested QoS, or for MQTT 5 the whole options byte, MQTT_SUBOPT_*; qos
  * may be NULL for UNSUBSCRIBE), false at the end. */
 bool mqtt_iter_next(mqtt_iter_t *it, mqtt_str_t *filter, uint8_t *qos);
+
+/* Subscription Options (MQTT 5.0 3.8.3.1). */
+#define MQTT_SUBOPT_QOS_MASK 0x03
+#define MQTT_SUBOPT_NO_LOCAL 0x04
+#define MQTT_SUBOPT_RAP 0x08 /* Retain As Published */
+#define MQTT_SUBOPT_RH_MASK 0x30 /* Retain Handling, 0..2 << 4 */
+#define MQTT_SUBOPT_RH_SHIFT 4
 
 /* PINGREQ and DISCONNECT: flags 0, remaining length 0. */
 int mqtt_parse_empty(uint8_t type, uint8_t flags, size_t len,
                      const char **why);
+
+/* DISCONNECT: 3.1.1 as mqtt_parse_empty(); MQTT 5 with an optional reason
+ * code (*rc, 0 when absent) and property block (*props). */
+int mqtt_parse_disconnect(uint8_t level, uint8_t flags, const uint8_t *body,
+                          size_t len, uint8_t *rc, mqtt_props_t *props,
+                          const char **why);
+
+/* AUTH (MQTT 5 only): reason code and properties, both optional. */
+int mqtt_parse_auth(uint8_t flags, const uint8_t *body, size_t len,
+                    uint8_t *rc, mqtt_props_t *props, const char **why);
 
 /*
  * UTF-8 as MQTT wants it (1.5.3): well-formed, no overlong forms, no
@@ -185,6 +187,23 @@ size_t mqtt_write_connack(uint8_t *out, bool session_present, uint8_t rc);
 
 /* PUBACK, PUBREC, PUBREL (flags 2), PUBCOMP, UNSUBACK: 4 bytes. */
 size_t mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid);
+
+/* MQTT 5 acknowledgement with reason code rc: the 4-byte short form when
+ * rc is 0, else 5 bytes (no properties). */
+size_t mqtt_write_ack_rc(uint8_t *out, uint8_t type, uint16_t pid,
+                         uint8_t rc);
+
+/* MQTT 5 DISCONNECT with reason code rc and, when reason_string is not
+ * NULL, a Reason String (cut to 200 bytes; left out if it does not fit
+ * cap).  out needs at least 3 bytes. */
+size_t mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
+                             const char *reason_string);
+
+/* MQTT 5 CONNACK with the n properties of props.  Returns the bytes
+ * written, or 0 when a property is invalid or the packet needs more than
+ * cap bytes (nothing usable is written). */
+size_t mqtt_write_connack5(uint8_t *out, size_t cap, bool session_present,
+                           uint8_t rc, const mqtt_prop_t *props, size_t n);
 
 /* PINGRESP: 2 bytes. */
 size_t mqtt_write_pingresp(uint8_t *out);

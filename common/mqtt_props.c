@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "mqtt.h"
 #include "mqtt_props.h"
 
 /* Context bits: one per packet type, plus the Will Properties. */
@@ -96,87 +97,6 @@ static const mqtt_prop_def_t mqtt_prop_defs[MQTT_PROP_ID_MAX + 1] = {
                                          MQTT_PROP_T_BYTE, C_CONNACK },
 };
 
-/* A bounded cursor over a property block. */
-typedef struct mqtt_prop_rd {
-    const uint8_t *p;
-    const uint8_t *end;
-} mqtt_prop_rd_t;
-
-static void
-mqtt_prop_set_why(const char **why, const char *msg)
-{
-    if (why != NULL) {
-        *why = msg;
-    }
-}
-
-static size_t
-mqtt_prop_left(const mqtt_prop_rd_t *rd)
-{
-    return (size_t) (rd->end - rd->p);
-}
-
-/*
- * Reads a variable byte integer.  Returns 0, -1 when the bytes end inside
- * it, -2 when it runs past 4 bytes.  Nothing is consumed on error.
- */
-static int
-mqtt_prop_rd_varint(mqtt_prop_rd_t *rd, uint32_t *v)
-{
-    uint32_t x = 0;
-    size_t i;
-
-    for (i = 0; i < 4; i++) {
-        if (i >= mqtt_prop_left(rd)) {
-            return -1;
-        }
-        x |= (uint32_t) (rd->p[i] & 0x7f) << (7 * i);
-        if ((rd->p[i] & 0x80) == 0) {
-            rd->p += i + 1;
-            *v = x;
-            return 0;
-        }
-    }
-    return -2;
-}
-
-/* Reads n bytes as a big-endian integer; false when fewer are left. */
-static bool
-mqtt_prop_rd_be(mqtt_prop_rd_t *rd, size_t n, uint32_t *v)
-{
-    uint32_t x = 0;
-    size_t i;
-
-    if (mqtt_prop_left(rd) < n) {
-        return false;
-    }
-    for (i = 0; i < n; i++) {
-        x = (x << 8) | rd->p[i];
-    }
-    rd->p += n;
-    *v = x;
-    return true;
-}
-
-/* Reads a 2-byte length and that many bytes; false when they overrun. */
-static bool
-mqtt_prop_rd_str(mqtt_prop_rd_t *rd, mqtt_str_t *s)
-{
-    uint32_t n;
-
-    if (!mqtt_prop_rd_be(rd, 2, &n)) {
-        return false;
-    }
-    if (mqtt_prop_left(rd) < n) {
-        rd->p -= 2;
-        return false;
-    }
-    s->p = rd->p;
-    s->len = (uint16_t) n;
-    rd->p += n;
-    return true;
-}
-
 const char *
 mqtt_prop_name(uint8_t id)
 {
@@ -222,7 +142,7 @@ mqtt_prop_repeatable(uint8_t ctx, uint8_t id)
  * MQTT_E_MALFORMED with *why set; p->id holds the identifier once known.
  */
 static int
-mqtt_prop_rd(mqtt_prop_rd_t *rd, uint8_t ctx, mqtt_prop_t *p,
+mqtt_prop_rd(mqtt_rd_t *rd, uint8_t ctx, mqtt_prop_t *p,
              const char **why)
 {
     const uint8_t *start = rd->p;
@@ -237,43 +157,43 @@ mqtt_prop_rd(mqtt_prop_rd_t *rd, uint8_t ctx, mqtt_prop_t *p,
      * identifier takes one byte: a byte with the continuation bit (or a
      * non-minimal form of a known one) is an unknown identifier.
      */
-    if (mqtt_prop_left(rd) < 1 || mqtt_prop_type(rd->p[0]) == 0) {
-        mqtt_prop_set_why(why, "unknown property identifier");
+    if (mqtt_rd_left(rd) < 1 || mqtt_prop_type(rd->p[0]) == 0) {
+        mqtt_set_why(why, "unknown property identifier");
         return MQTT_E_MALFORMED;
     }
     p->id = *rd->p++;
     if (ctx != 0 && !mqtt_prop_allowed(ctx, p->id)) {
-        mqtt_prop_set_why(why, "property not allowed in this packet");
+        mqtt_set_why(why, "property not allowed in this packet");
         return MQTT_E_MALFORMED;
     }
 
     switch (mqtt_prop_type(p->id)) {
     case MQTT_PROP_T_BYTE:
-        ok = mqtt_prop_rd_be(rd, 1, &v);
+        ok = mqtt_rd_be(rd, 1, &v);
         break;
     case MQTT_PROP_T_U16:
-        ok = mqtt_prop_rd_be(rd, 2, &v);
+        ok = mqtt_rd_be(rd, 2, &v);
         break;
     case MQTT_PROP_T_U32:
-        ok = mqtt_prop_rd_be(rd, 4, &v);
+        ok = mqtt_rd_be(rd, 4, &v);
         break;
     case MQTT_PROP_T_VARINT:
-        rc = mqtt_prop_rd_varint(rd, &v);
+        rc = mqtt_rd_varint(rd, &v);
         if (rc == -2) {
-            mqtt_prop_set_why(why, "property varint longer than 4 bytes");
+            mqtt_set_why(why, "property varint longer than 4 bytes");
             return MQTT_E_MALFORMED;
         }
         ok = rc == 0;
         break;
     case MQTT_PROP_T_PAIR:
-        ok = mqtt_prop_rd_str(rd, &p->str) && mqtt_prop_rd_str(rd, &p->val);
+        ok = mqtt_rd_str(rd, &p->str) && mqtt_rd_str(rd, &p->val);
         break;
     default: /* UTF-8 string, binary data */
-        ok = mqtt_prop_rd_str(rd, &p->str);
+        ok = mqtt_rd_str(rd, &p->str);
         break;
     }
     if (!ok) {
-        mqtt_prop_set_why(why, "property value truncated");
+        mqtt_set_why(why, "property value truncated");
         return MQTT_E_MALFORMED;
     }
 
@@ -299,12 +219,12 @@ mqtt_prop_check(const mqtt_prop_t *p, uint8_t *reason, const char **why)
         && !mqtt_utf8_valid(p->str.p, p->str.len))
     {
         *reason = MQTT5_RC_MALFORMED;
-        mqtt_prop_set_why(why, "property string not valid UTF-8");
+        mqtt_set_why(why, "property string not valid UTF-8");
         return MQTT_E_MALFORMED;
     }
     if (type == MQTT_PROP_T_PAIR && !mqtt_utf8_valid(p->val.p, p->val.len)) {
         *reason = MQTT5_RC_MALFORMED;
-        mqtt_prop_set_why(why, "User Property value not valid UTF-8");
+        mqtt_set_why(why, "User Property value not valid UTF-8");
         return MQTT_E_MALFORMED;
     }
 
@@ -318,45 +238,45 @@ mqtt_prop_check(const mqtt_prop_t *p, uint8_t *reason, const char **why)
     case MQTT_PROP_SUB_ID_AVAILABLE:
     case MQTT_PROP_SHARED_SUB_AVAILABLE:
         if (p->num > 1) {
-            mqtt_prop_set_why(why, "property value not 0 or 1");
+            mqtt_set_why(why, "property value not 0 or 1");
             return MQTT_E_PROTOCOL;
         }
         break;
     case MQTT_PROP_RECEIVE_MAX:
         if (p->num == 0) {
-            mqtt_prop_set_why(why, "Receive Maximum 0");
+            mqtt_set_why(why, "Receive Maximum 0");
             return MQTT_E_PROTOCOL;
         }
         break;
     case MQTT_PROP_MAX_PACKET_SIZE:
         if (p->num == 0) {
-            mqtt_prop_set_why(why, "Maximum Packet Size 0");
+            mqtt_set_why(why, "Maximum Packet Size 0");
             return MQTT_E_PROTOCOL;
         }
         break;
     case MQTT_PROP_TOPIC_ALIAS:
         if (p->num == 0) {
             *reason = MQTT5_RC_TOPIC_ALIAS_INVALID;
-            mqtt_prop_set_why(why, "Topic Alias 0");
+            mqtt_set_why(why, "Topic Alias 0");
             return MQTT_E_PROTOCOL;
         }
         break;
     case MQTT_PROP_SUB_ID:
         if (p->num == 0) {
-            mqtt_prop_set_why(why, "Subscription Identifier 0");
+            mqtt_set_why(why, "Subscription Identifier 0");
             return MQTT_E_PROTOCOL;
         }
         break;
     case MQTT_PROP_RESPONSE_TOPIC:
         /* A topic name: 1+ characters, no wildcard (3.3.2-14, 4.7.3-1). */
         if (p->str.len == 0) {
-            mqtt_prop_set_why(why, "Response Topic empty");
+            mqtt_set_why(why, "Response Topic empty");
             return MQTT_E_PROTOCOL;
         }
         if (memchr(p->str.p, '+', p->str.len) != NULL
             || memchr(p->str.p, '#', p->str.len) != NULL)
         {
-            mqtt_prop_set_why(why, "Response Topic has a wildcard");
+            mqtt_set_why(why, "Response Topic has a wildcard");
             return MQTT_E_PROTOCOL;
         }
         break;
@@ -478,7 +398,7 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
                 mqtt_props_t *pr, uint8_t *reason, const char **why)
 {
     bool from_client = (ctx & MQTT_PROP_FROM_CLIENT) != 0;
-    mqtt_prop_rd_t rd = { buf, buf + len };
+    mqtt_rd_t rd = { buf, buf + len };
     uint8_t c = ctx & (uint8_t) ~MQTT_PROP_FROM_CLIENT;
     uint8_t rsn = MQTT5_RC_MALFORMED;
     uint32_t plen;
@@ -490,23 +410,23 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
     if (c == 0 || c > MQTT_PROP_CTX_WILL || c == MQTT_PINGREQ
         || c == MQTT_PINGRESP)
     {
-        mqtt_prop_set_why(why, "packet without properties");
+        mqtt_set_why(why, "packet without properties");
         rc = MQTT_E_PROTOCOL;
         rsn = MQTT5_RC_PROTOCOL_ERROR;
         goto fail;
     }
 
-    rc = mqtt_prop_rd_varint(&rd, &plen);
+    rc = mqtt_rd_varint(&rd, &plen);
     if (rc != 0) {
-        mqtt_prop_set_why(why, len == 0 ? "Property Length missing"
+        mqtt_set_why(why, len == 0 ? "Property Length missing"
                                : rc == -1 ? "Property Length truncated"
                                           : "Property Length longer than "
                                             "4 bytes");
         rc = MQTT_E_MALFORMED;
         goto fail;
     }
-    if (plen > mqtt_prop_left(&rd)) {
-        mqtt_prop_set_why(why, "Property Length past the end of the packet");
+    if (plen > mqtt_rd_left(&rd)) {
+        mqtt_set_why(why, "Property Length past the end of the packet");
         rc = MQTT_E_MALFORMED;
         goto fail;
     }
@@ -516,7 +436,7 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
     pr->total = (uint32_t) (rd.p - buf) + plen;
     rd.end = rd.p + plen;
 
-    while (mqtt_prop_left(&rd) > 0) {
+    while (mqtt_rd_left(&rd) > 0) {
         rc = mqtt_prop_rd(&rd, c, &p, why);
         pr->err_id = p.id;
         if (rc != MQTT_OK) {
@@ -526,7 +446,7 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
         if ((pr->present & MQTT_PROP_BIT(p.id)) != 0
             && !mqtt_prop_repeatable(c, p.id))
         {
-            mqtt_prop_set_why(why, "property included more than once");
+            mqtt_set_why(why, "property included more than once");
             rc = MQTT_E_PROTOCOL;
             rsn = MQTT5_RC_PROTOCOL_ERROR;
             goto fail;
@@ -536,7 +456,7 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
             goto fail;
         }
         if (p.id == MQTT_PROP_SUB_ID && c == MQTT_PUBLISH && from_client) {
-            mqtt_prop_set_why(why, "Subscription Identifier in a PUBLISH "
+            mqtt_set_why(why, "Subscription Identifier in a PUBLISH "
                                    "from a client");
             rc = MQTT_E_PROTOCOL;
             rsn = MQTT5_RC_PROTOCOL_ERROR;
@@ -550,7 +470,7 @@ mqtt_prop_parse(uint8_t ctx, const uint8_t *buf, size_t len,
         && (pr->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) == 0)
     {
         pr->err_id = MQTT_PROP_AUTH_DATA;
-        mqtt_prop_set_why(why, "Authentication Data without "
+        mqtt_set_why(why, "Authentication Data without "
                                "Authentication Method");
         rc = MQTT_E_PROTOCOL;
         rsn = MQTT5_RC_PROTOCOL_ERROR;
@@ -580,10 +500,10 @@ mqtt_prop_iter_init(mqtt_prop_iter_t *it, const mqtt_props_t *pr)
 bool
 mqtt_prop_next(mqtt_prop_iter_t *it, mqtt_prop_t *p)
 {
-    mqtt_prop_rd_t rd = { it->p, it->end };
+    mqtt_rd_t rd = { it->p, it->end };
 
     /* The block was validated; the bounds checks only guard misuse. */
-    if (it->p == NULL || mqtt_prop_left(&rd) == 0
+    if (it->p == NULL || mqtt_rd_left(&rd) == 0
         || mqtt_prop_rd(&rd, 0, p, NULL) != MQTT_OK)
     {
         return false;
@@ -673,7 +593,7 @@ mqtt_prop_entry_size(uint8_t ctx, const mqtt_prop_t *p, uint64_t *seen,
 
     if (p->id == MQTT_PROP_RAW) {
         if (p->raw == NULL && p->raw_len > 0) {
-            mqtt_prop_set_why(why, "raw property span without bytes");
+            mqtt_set_why(why, "raw property span without bytes");
             return MQTT_PROP_E_INVALID;
         }
         *size = p->raw_len;
@@ -682,17 +602,17 @@ mqtt_prop_entry_size(uint8_t ctx, const mqtt_prop_t *p, uint64_t *seen,
 
     type = mqtt_prop_type(p->id);
     if (type == 0) {
-        mqtt_prop_set_why(why, "unknown property identifier");
+        mqtt_set_why(why, "unknown property identifier");
         return MQTT_PROP_E_INVALID;
     }
     if (!mqtt_prop_allowed(ctx, p->id)) {
-        mqtt_prop_set_why(why, "property not allowed in this packet");
+        mqtt_set_why(why, "property not allowed in this packet");
         return MQTT_PROP_E_INVALID;
     }
     if ((*seen & MQTT_PROP_BIT(p->id)) != 0
         && !mqtt_prop_repeatable(ctx, p->id))
     {
-        mqtt_prop_set_why(why, "property included more than once");
+        mqtt_set_why(why, "property included more than once");
         return MQTT_PROP_E_INVALID;
     }
     *seen |= MQTT_PROP_BIT(p->id);
@@ -701,7 +621,7 @@ mqtt_prop_entry_size(uint8_t ctx, const mqtt_prop_t *p, uint64_t *seen,
         || (type == MQTT_PROP_T_U16 && p->num > 0xffff)
         || (type == MQTT_PROP_T_VARINT && p->num > MQTT_PROP_SUB_ID_MAX))
     {
-        mqtt_prop_set_why(why, "property value too large for its type");
+        mqtt_set_why(why, "property value too large for its type");
         return MQTT_PROP_E_INVALID;
     }
     if ((type == MQTT_PROP_T_UTF8 || type == MQTT_PROP_T_BINARY
@@ -709,7 +629,7 @@ mqtt_prop_entry_size(uint8_t ctx, const mqtt_prop_t *p, uint64_t *seen,
         && ((p->str.p == NULL && p->str.len > 0)
             || (p->val.p == NULL && p->val.len > 0)))
     {
-        mqtt_prop_set_why(why, "property string without bytes");
+        mqtt_set_why(why, "property string without bytes");
         return MQTT_PROP_E_INVALID;
     }
     if (mqtt_prop_check(p, &rsn, why) != MQTT_OK) {
@@ -756,7 +676,7 @@ mqtt_prop_body_size(uint8_t ctx, const mqtt_prop_t *props, size_t n,
             return rc;
         }
         if (one > MQTT_MAX_REMAINING - sum) {
-            mqtt_prop_set_why(why, "property block too large");
+            mqtt_set_why(why, "property block too large");
             return MQTT_PROP_E_INVALID;
         }
         sum += one;
@@ -815,7 +735,7 @@ mqtt_prop_write(uint8_t ctx, const mqtt_prop_t *props, size_t n,
         return rc;
     }
     if (mqtt_varint_size((uint32_t) body) + body > cap) {
-        mqtt_prop_set_why(why, "property block larger than the buffer");
+        mqtt_set_why(why, "property block larger than the buffer");
         return MQTT_PROP_E_NOSPACE;
     }
 

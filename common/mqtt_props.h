@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mqtt.h"
+#include "mqtt_base.h"
 
 /* Property identifiers (MQTT 5.0 section 2.2.2.2). */
 enum {
@@ -240,6 +240,12 @@ int mqtt_prop_write(uint8_t ctx, const mqtt_prop_t *props, size_t n,
  */
 #define MQTT_PROP_PUBLISH_PER_HOP                                             \
     (MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS) | MQTT_PROP_BIT(MQTT_PROP_SUB_ID) \
+     | MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
+
+/* Will Properties that are not forwarded with the will: the delay, and
+ * the expiry (sent as what remains of it). */
+#define MQTT_PROP_WILL_PER_HOP                                                \
+    (MQTT_PROP_BIT(MQTT_PROP_WILL_DELAY)                                      \
      | MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
 
 /*

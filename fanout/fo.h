@@ -10,14 +10,25 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "mqtt.h"
 #include "fo_index.h"
 #include "shm.h"
 #include "strmap.h"
 
+/* One delivery being decided: a client matched by a PUBLISH. */
 typedef struct fo_match {
     uint32_t slot;
     uint8_t qos;
+    uint8_t rap;     /* OUT_F_RETAIN when a subscription has Retain As
+                        Published */
+    uint32_t sub_id; /* first Subscription Identifier, 0: none */
+    uint32_t xids;   /* more identifiers: index in fo->xid, UINT32_MAX */
 } fo_match_t;
+
+typedef struct fo_xid {
+    uint32_t id;
+    uint32_t next; /* UINT32_MAX ends the list */
+} fo_xid_t;
 
 typedef struct fo {
     const cfg_t *cfg;
@@ -47,6 +58,8 @@ typedef struct fo {
     uint32_t epoch;
     fo_match_t *match;
     uint32_t n_match;
+    fo_xid_t *xid;       /* extra Subscription Identifiers of this match */
+    uint32_t n_xid, xid_cap;
     uint32_t *notify;    /* slots touched in this batch */
     uint32_t n_notify;
     uint64_t now;
@@ -68,9 +81,11 @@ void fo_on_sync(fo_t *fo, const ing_rec_t *r);
 
 /* fo_publish.c */
 void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo);
-/* Queues retained messages matching filter to slot at most at qos. */
+/* Queues retained messages matching filter to slot at most at the QoS of
+ * opts (a subscription's options byte), with Subscription Identifier
+ * sub_id (0: none).  Expired ones are skipped. */
 void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
-                      uint16_t flen, uint8_t qos);
+                      uint16_t flen, uint8_t opts, uint32_t sub_id);
 
 /* fo_retain.c: the retained store (see the file's comment). */
 /* Stores msg (the store takes its own reference) as the retained message
@@ -107,10 +122,11 @@ void fo_free_slot(fo_t *fo, uint32_t slot);
 void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec, uint32_t bytes);
 /* Pushes a control record to slot's control ring (same notification). */
 void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec);
-/* Room for a delivery of a `bytes`-byte message in slot's data ring
- * (max_queued_messages and max_queued_bytes); when there is none the drop
- * is counted (and logged now and then). */
-int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes);
+/* Room for a delivery of a `bytes`-byte message taking recs records (1,
+ * plus its OUT_SUBID records) in slot's data ring (max_queued_messages
+ * and max_queued_bytes); when there is none the drop is counted (and
+ * logged now and then). */
+int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs);
 /* Remembers slot for the end-of-batch notification of its host. */
 void fo_touch(fo_t *fo, uint32_t slot);
 /* Notifies host frontends of every slot pushed to since the last call and

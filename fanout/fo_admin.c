@@ -25,9 +25,7 @@ static uint32_t ret_payload_len(fo_t *fo, arena_h h)
 {
     uint32_t len;
     const uint8_t *m = arena_get(&fo->shm->arena, h, &len);
-    if (m == NULL || len < 2u + msg_topic_len(m))
-        return 0;
-    return msg_payload_len(m, len);
+    return m == NULL ? 0 : msg_payload_len(m, len);
 }
 
 /* MBOX_RET_LIST: one page of the retained topics matching the filter in

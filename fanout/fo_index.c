@@ -24,7 +24,8 @@
 
 typedef struct {
     uint32_t slot;
-    uint8_t qos;
+    uint32_t sub_id;
+    uint8_t qos; /* granted QoS | MQTT_SUBOPT_* */
 } fo_sub_t;
 
 typedef struct fo_node fo_node_t;
@@ -310,7 +311,7 @@ fo_sub_find(const fo_node_t *n, uint32_t slot)
 }
 
 static void
-fo_sub_append(fo_node_t *n, uint32_t slot, uint8_t qos)
+fo_sub_append(fo_node_t *n, uint32_t slot, uint8_t qos, uint32_t sub_id)
 {
     if (n->nsubs == UINT32_MAX - 1) {
         fo_fatal("too many subscribers on one filter");
@@ -321,6 +322,7 @@ fo_sub_append(fo_node_t *n, uint32_t slot, uint8_t qos)
     }
     n->subs[n->nsubs].slot = slot;
     n->subs[n->nsubs].qos = qos;
+    n->subs[n->nsubs].sub_id = sub_id;
     n->nsubs++;
 
     if (n->sidx != NULL && (size_t) n->nsubs * 2 <= n->sidx_cap) {
@@ -449,7 +451,7 @@ fo_index_free(fo_index_t *ix)
  */
 int
 fo_index_add(fo_index_t *ix, const char *filter, size_t len, uint32_t slot,
-             uint8_t qos)
+             uint8_t qos, uint32_t sub_id)
 {
     fo_node_t *n, *k;
     size_t i, end, levels;
@@ -496,10 +498,11 @@ fo_index_add(fo_index_t *ix, const char *filter, size_t len, uint32_t slot,
     at = fo_sub_find(n, slot);
     if (at != UINT32_MAX) {
         n->subs[at].qos = qos;
+        n->subs[at].sub_id = sub_id;
         return 0;
     }
 
-    fo_sub_append(n, slot, qos);
+    fo_sub_append(n, slot, qos, sub_id);
     ix->count++;
     return 1;
 }
@@ -562,7 +565,7 @@ fo_report(const fo_node_t *n, fo_match_cb cb, void *arg)
     uint32_t i;
 
     for (i = 0; i < n->nsubs; i++) {
-        cb(arg, n->subs[i].slot, n->subs[i].qos);
+        cb(arg, n->subs[i].slot, n->subs[i].qos, n->subs[i].sub_id);
     }
 }
 

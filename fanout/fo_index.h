@@ -19,12 +19,14 @@ fo_index_t *fo_index_new(void);
 void fo_index_free(fo_index_t *ix);
 
 /*
- * Subscribes slot to the (already validated) filter with QoS qos.  Returns
- * 1 when the subscription is new, 0 when it existed and only its QoS was
- * replaced, -1 when out of memory (the index is unchanged).
+ * Subscribes slot to the (already validated) filter with QoS qos (the
+ * granted QoS or'ed with the MQTT 5 subscription options) and
+ * Subscription Identifier sub_id (0: none).  Returns 1 when the
+ * subscription is new, 0 when it existed and only its QoS and identifier
+ * were replaced, -1 when out of memory (the index is unchanged).
  */
 int fo_index_add(fo_index_t *ix, const char *filter, size_t len,
-                 uint32_t slot, uint8_t qos);
+                 uint32_t slot, uint8_t qos, uint32_t sub_id);
 
 /*
  * Removes slot's subscription to filter.  Returns 1 when removed, 0 when
@@ -36,7 +38,8 @@ int fo_index_remove(fo_index_t *ix, const char *filter, size_t len,
 /* Called once per matching (filter, slot) pair; a slot subscribed through
  * several matching filters is reported once per filter (dedup is the
  * caller's job). */
-typedef void (*fo_match_cb)(void *arg, uint32_t slot, uint8_t qos);
+typedef void (*fo_match_cb)(void *arg, uint32_t slot, uint8_t qos,
+                            uint32_t sub_id);
 
 /*
  * Calls cb for every subscription whose filter matches the valid topic

@@ -46,12 +46,12 @@ static void on_term(int sig)
     fo_stop = 1;
 }
 
-int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes)
+int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
 {
     ring_t *r = sess_ring(fo->shm, slot);
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    /* The ring may hold max_queued deliveries. */
-    uint32_t need = r->cap - fo->shm->hdr->max_queued + 1;
+    /* The ring may hold max_queued records. */
+    uint32_t need = r->cap - fo->shm->hdr->max_queued + recs;
     uint64_t maxb = fo->shm->hdr->max_queued_bytes;
     if (ring_space(r, need) >= need) {
         if (maxb == 0)
@@ -293,6 +293,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
 
     uint32_t idle = 0;
     time_t last_tick = time(NULL);
+    fo.now = (uint64_t)last_tick;
     while (!fo_stop) {
         uint32_t n = poll_rings(&fo);
         fo_admin_poll(&fo); /* admin socket requests (one load if none) */
@@ -328,6 +329,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     mem_free(fo.stamp);
     mem_free(fo.pos);
     mem_free(fo.match);
+    mem_free(fo.xid);
     mem_free(fo.notify);
     return 0;
 }

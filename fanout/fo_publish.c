@@ -11,57 +11,117 @@
 #include "mem.h"
 #include "topic.h"
 
-static void on_match(void *arg, uint32_t slot, uint8_t qos)
+/* The publisher of the message being matched (No Local), for on_match. */
+static uint32_t match_publisher;
+
+static void on_match(void *arg, uint32_t slot, uint8_t opts, uint32_t sub_id)
 {
     fo_t *fo = arg;
+    if ((opts & MQTT_SUBOPT_NO_LOCAL) && slot == match_publisher)
+        return; /* MQTT 5 No Local: not back to its own publisher */
     uint32_t l = fo_local(fo, slot);
+    uint8_t qos = opts & MQTT_SUBOPT_QOS_MASK;
+    uint8_t rap = (opts & MQTT_SUBOPT_RAP) ? OUT_F_RETAIN : 0;
+    fo_match_t *m;
     if (fo->stamp[l] != fo->epoch) {
         fo->stamp[l] = fo->epoch;
         fo->pos[l] = fo->n_match;
-        fo->match[fo->n_match].slot = slot;
-        fo->match[fo->n_match].qos = qos;
-        fo->n_match++;
-    } else if (fo->match[fo->pos[l]].qos < qos) {
-        fo->match[fo->pos[l]].qos = qos;
+        m = &fo->match[fo->n_match++];
+        m->slot = slot;
+        m->qos = qos;
+        m->rap = rap;
+        m->sub_id = sub_id;
+        m->xids = UINT32_MAX;
+        return;
     }
+    /* One delivery per client: the highest QoS, and every Subscription
+     * Identifier of the subscriptions it matched (MQTT 5 3.3.4). */
+    m = &fo->match[fo->pos[l]];
+    if (m->qos < qos)
+        m->qos = qos;
+    m->rap |= rap;
+    if (sub_id == 0)
+        return;
+    if (m->sub_id == 0) {
+        m->sub_id = sub_id;
+        return;
+    }
+    if (fo->n_xid == fo->xid_cap) {
+        fo->xid_cap = fo->xid_cap ? fo->xid_cap * 2 : 64;
+        fo->xid = mem_realloc(fo->xid, fo->xid_cap * sizeof(fo->xid[0]));
+    }
+    fo->xid[fo->n_xid].id = sub_id;
+    fo->xid[fo->n_xid].next = m->xids;
+    m->xids = fo->n_xid++;
 }
 
-/* Queues the retained message of e to slot at most at qos. */
+/* Records a delivery takes: its OUT_SUBID records and itself. */
+static uint32_t delivery_recs(const fo_t *fo, const fo_match_t *m)
+{
+    uint32_t n = 1;
+    for (uint32_t x = m->xids; x != UINT32_MAX; x = fo->xid[x].next)
+        n++;
+    return n;
+}
+
+/* Pushes delivery m of message h (bytes of payload): the extra
+ * Subscription Identifiers first, then the delivery; the caller took the
+ * reference the delivery holds. */
+static void push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
+                          uint8_t flags, uint32_t bytes)
+{
+    for (uint32_t x = m->xids; x != UINT32_MAX; x = fo->xid[x].next) {
+        out_rec_t id = {.type = OUT_SUBID, .aux = fo->xid[x].id};
+        fo_push(fo, m->slot, &id, 0);
+    }
+    out_rec_t o = {.h = h,
+                   .type = OUT_DELIVER,
+                   .qos = m->qos,
+                   .flags = flags,
+                   .aux = m->sub_id};
+    fo_push(fo, m->slot, &o, bytes);
+}
+
+/* Queues the retained message of e to slot at most at the QoS of opts. */
 static void send_one_retained(fo_t *fo, uint32_t slot, strmap_ent_t *e,
-                              uint8_t qos)
+                              uint8_t opts, uint32_t sub_id)
 {
     arena_h h;
     uint8_t rq;
     if (fo_ret_at(fo, e, &h, &rq) < 0)
         return;
     uint32_t len;
+    msg_view_t v;
     uint8_t *m = arena_get(&fo->shm->arena, h, &len);
-    if (m == NULL || !fo_has_room(fo, slot, msg_payload_len(m, len)))
+    if (m == NULL || msg_open(m, len, &v) < 0 || msg_expired(&v, fo->now))
+        return;
+    if (!fo_has_room(fo, slot, v.plen, 1))
         return; /* counted */
-    out_rec_t o = {.h = h,
-                   .type = OUT_DELIVER,
-                   .qos = rq < qos ? rq : qos,
-                   .flags = OUT_F_RETAIN};
+    uint8_t qos = opts & MQTT_SUBOPT_QOS_MASK;
+    fo_match_t d = {.slot = slot,
+                    .qos = rq < qos ? rq : qos,
+                    .sub_id = sub_id,
+                    .xids = UINT32_MAX};
     arena_ref_add(&fo->shm->arena, h, 1);
-    fo_push(fo, slot, &o, msg_payload_len(m, len));
+    push_delivery(fo, &d, h, OUT_F_RETAIN, v.plen);
 }
 
 void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
-                      uint16_t flen, uint8_t qos)
+                      uint16_t flen, uint8_t opts, uint32_t sub_id)
 {
     if (memchr(filter, '+', flen) == NULL &&
         memchr(filter, '#', flen) == NULL) {
         /* No wildcard: one lookup. */
         strmap_ent_t *e = strmap_get(&fo->retained, filter, flen);
         if (e)
-            send_one_retained(fo, slot, e, qos);
+            send_one_retained(fo, slot, e, opts, sub_id);
         return;
     }
     size_t i;
     for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
          e = strmap_next(&fo->retained, e, &i))
         if (topic_matches(filter, flen, e->key, e->len))
-            send_one_retained(fo, slot, e, qos);
+            send_one_retained(fo, slot, e, opts, sub_id);
 }
 
 /* True when slot's data ring already ends with a delivery of h: the
@@ -79,19 +139,21 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     arena_t *a = &fo->shm->arena;
     uint32_t len;
+    msg_view_t v;
     uint8_t *m = arena_get(a, r->h1, &len);
-    if (m == NULL || len < 2 || (uint32_t)msg_topic_len(m) + 2 > len) {
+    if (m == NULL || msg_open(m, len, &v) < 0) {
         log_err("PUBLISH from frontend %u with stale or bad message handle",
                 r->fe);
         return;
     }
-
-    uint16_t tlen = msg_topic_len(m);
-    const char *topic = (const char *)m + 2;
     fo->proc->msgs_in++;
+    /* The ingest reference goes once the record is consumed. */
+    fo_release_after(fo, r->h1);
+    if (msg_expired(&v, fo->now))
+        return; /* MQTT 5 Message Expiry: nobody gets it any more */
 
     if (r->flags & ING_F_RETAIN)
-        fo_ret_set(fo, topic, tlen, r->h1, r->qos, len == 2u + tlen);
+        fo_ret_set(fo, v.topic, v.tlen, r->h1, r->qos, v.plen == 0);
 
     if (++fo->epoch == 0) {
         /* Stamps wrapped: forget them all once every 4 billion messages. */
@@ -100,40 +162,41 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
         fo->epoch = 1;
     }
     fo->n_match = 0;
-    fo_index_match(fo->ix, topic, tlen, on_match, fo);
+    fo->n_xid = 0;
+    match_publisher = r->slot;
+    fo_index_match(fo->ix, v.topic, v.tlen, on_match, fo);
 
     /* Decide first, then push. */
     uint32_t n = 0, skipped = 0;
     for (uint32_t i = 0; i < fo->n_match; i++) {
-        uint32_t slot = fo->match[i].slot;
-        sess_slot_t *s = shm_slot(fo->shm, slot);
-        uint8_t q = fo->match[i].qos < r->qos ? fo->match[i].qos : r->qos;
+        fo_match_t d = fo->match[i];
+        sess_slot_t *s = shm_slot(fo->shm, d.slot);
+        if (d.qos > r->qos)
+            d.qos = r->qos;
         if (s->state == SESS_FREE)
             continue;
-        if (redo && pushed_already(fo, slot, r->h1)) {
+        if (redo && pushed_already(fo, d.slot, r->h1)) {
             skipped++; /* delivered before the restart */
             continue;
         }
-        if (s->state == SESS_OFFLINE && q == 0) {
+        if (s->state == SESS_OFFLINE && d.qos == 0) {
             fo->proc->drops_offline0++;
             continue;
         }
-        if (!fo_has_room(fo, slot, len - 2u - tlen))
+        if (!fo_has_room(fo, d.slot, v.plen, delivery_recs(fo, &d)))
             continue; /* counted */
-        fo->match[n].slot = slot;
-        fo->match[n].qos = q;
-        n++;
+        fo->match[n++] = d;
     }
     /* One reference per record, taken just before its push (a frontend
      * may release it as soon as it sees the record): a kill between the
      * two leaks one reference, and a redo of this record after a restart
-     * skips the slots that got theirs (pushed_already()). */
+     * skips the slots that got theirs (pushed_already()).  Retain As
+     * Published keeps the RETAIN flag of what the publisher sent. */
+    uint8_t retain = (r->flags & ING_F_RETAIN) ? OUT_F_RETAIN : 0;
     for (uint32_t i = 0; i < n; i++) {
-        out_rec_t o = {.h = r->h1,
-                       .type = OUT_DELIVER,
-                       .qos = fo->match[i].qos};
         arena_ref_add(a, r->h1, 1);
-        fo_push(fo, fo->match[i].slot, &o, len - 2u - tlen);
+        push_delivery(fo, &fo->match[i], r->h1, fo->match[i].rap & retain,
+                      v.plen);
     }
     fo->proc->msgs_out += n;
     if (n)
@@ -141,7 +204,5 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     if (skipped)
         log_notice("worker %u: PUBLISH on %.*s redone after a restart: %u "
                    "deliveries made before it skipped, %u made now",
-                   fo->idx, (int)tlen, topic, skipped, n);
-    /* The ingest reference goes once the record is consumed. */
-    fo_release_after(fo, r->h1);
+                   fo->idx, (int)v.tlen, v.topic, skipped, n);
 }

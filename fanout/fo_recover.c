@@ -40,7 +40,8 @@ static uint32_t rebuild_subs(fo_t *fo, uint32_t slot)
         memcpy(key, &slot, sizeof(slot));
         memcpy(key + sizeof(slot), sub->filter, sub->len);
         strmap_put(&fo->subs, key, sizeof(slot) + sub->len, h);
-        fo_index_add(fo->ix, sub->filter, sub->len, slot, sub->qos);
+        fo_index_add(fo->ix, sub->filter, sub->len, slot, sub->opts,
+                     sub->sub_id);
         prev = h;
         h = sub->next;
     }
@@ -70,14 +71,14 @@ void fo_recover(fo_t *fo)
         n_subs += rebuild_subs(fo, slot);
         uint32_t blen;
         uint8_t *id = arena_get(&fo->shm->arena, s->client_id, &blen);
-        if (id == NULL || blen < 2 || 2u + msg_topic_len(id) > blen) {
+        if (id == NULL || blen < 2 || 2u + blob_len(id) > blen) {
             /* Caught half freed: finish the job below. */
             if (bad == NULL)
                 bad = mem_calloc(max / fo->n_fo + 1, sizeof(uint32_t));
             bad[n_bad++] = slot;
             continue;
         }
-        strmap_put(&fo->ids, id + 2, msg_topic_len(id), slot);
+        strmap_put(&fo->ids, id + 2, blob_len(id), slot);
         n_sess++;
         if (s->state == SESS_ONLINE || s->state == SESS_HANDOFF)
             fo_touch(fo, slot); /* its host may have missed a wake-up */

@@ -121,8 +121,9 @@ void fo_ret_rebuild(fo_t *fo)
         }
         r->prev = prev; /* a kill may have left the head's prev behind */
         uint32_t len;
+        msg_view_t v;
         uint8_t *m = arena_get(a, r->msg, &len);
-        if (m == NULL || len < 2 || 2u + msg_topic_len(m) > len) {
+        if (m == NULL || msg_open(m, len, &v) < 0) {
             log_err("retained record with a stale message dropped");
             arena_h next = r->next;
             r->msg = 0;
@@ -130,8 +131,7 @@ void fo_ret_rebuild(fo_t *fo)
             rh = next;
             continue;
         }
-        strmap_put(&fo->retained, (const char *)m + 2, msg_topic_len(m),
-                   rh);
+        strmap_put(&fo->retained, v.topic, v.tlen, rh);
         n++;
         prev = rh;
         rh = r->next;

@@ -116,7 +116,7 @@ void fo_free_slot(fo_t *fo, uint32_t slot)
     wipe(fo, slot);
     uint8_t *id = arena_get(&fo->shm->arena, s->client_id, NULL);
     if (id)
-        strmap_del(&fo->ids, id + 2, msg_topic_len(id));
+        strmap_del(&fo->ids, id + 2, blob_len(id));
     arena_drop(&fo->shm->arena, &s->client_id);
     arena_drop(&fo->shm->arena, &s->will);
     s->state = SESS_FREE;
@@ -129,14 +129,25 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
     /* The record's will moves into the slot; the old one goes after.  A
      * redo of this record finds its will in place already. */
     arena_h old = s->will;
+    s->will_at = 0; /* back in time: a delayed will is not sent */
     s->will = r->h2;
     ARENA_CRASH_ORDER();
     if (old && old != r->h2)
         arena_release(&fo->shm->arena, old);
     s->will_qos = r->qos;
     s->will_retain = (r->flags & ING_F_WILL_RETAIN) != 0;
-    s->clean = (r->flags & ING_F_CLEAN) != 0;
     s->level = (uint8_t)(r->b & 0xff);
+    /* How long the session outlives the connection: an MQTT 5 client
+     * says (the record's slot field); a 3.1.1 clean session ends with it;
+     * a persistent one lasts persistent_client_expiration (0: forever),
+     * as an MQTT 5 session that asked for "never" does. */
+    uint32_t expiry = r->slot;
+    if (s->level != MQTT_V5)
+        expiry = (r->flags & ING_F_CLEAN) ? 0 : CONN_EXPIRY_NEVER;
+    if (expiry == CONN_EXPIRY_NEVER && fo->cfg->persistent_client_expiration)
+        expiry = fo->cfg->persistent_client_expiration;
+    s->expiry = expiry;
+    s->clean = expiry == 0;
     s->host_fe = r->fe;
     s->cookie = r->a;
     s->present = (uint8_t)present;
@@ -194,13 +205,13 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
     arena_t *a = &fo->shm->arena;
     uint32_t blen;
     uint8_t *blob = arena_get(a, r->h1, &blen);
-    if (blob == NULL || blen < 2 || 2u + msg_topic_len(blob) > blen) {
+    if (blob == NULL || blen < 2 || 2u + blob_len(blob) > blen) {
         log_err("CONNECT from frontend %u with bad client-id blob", r->fe);
         refuse(fo, r, MQTT_RC_UNAVAILABLE);
         return;
     }
     const char *id = (const char *)blob + 2;
-    uint16_t idlen = msg_topic_len(blob);
+    uint16_t idlen = blob_len(blob);
     int clean = (r->flags & ING_F_CLEAN) != 0;
     strmap_ent_t *e = strmap_get(&fo->ids, id, idlen);
 
@@ -290,6 +301,34 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
     }
 }
 
+/*
+ * Sends the delayed will of slot: the frontend that hosted the session
+ * last publishes it (workers post nothing to each other).  The record
+ * holds a reference of its own; the caller drops the slot's after.  A
+ * full reply ring loses the will (logged): frontends keep it far from
+ * full.  A kill between the push and the drop sends the will twice after
+ * the restart (docs/architecture.md, "Crash story").
+ */
+static void will_send(fo_t *fo, uint32_t slot)
+{
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    if (s->will == 0)
+        return;
+    ring_t *r = shm_reply(fo->shm, fo->idx, s->host_fe);
+    if (ring_space(r, 1) < 1) {
+        log_err("slot %u: reply ring to frontend %u full, will dropped",
+                slot, s->host_fe);
+        return;
+    }
+    arena_ref_add(&fo->shm->arena, s->will, 1);
+    rep_rec_t rep = {.type = REP_WILL,
+                     .rc = s->will_qos,
+                     .session_present = s->will_retain,
+                     .slot = slot,
+                     .h = s->will};
+    reply(fo, s->host_fe, &rep);
+}
+
 void fo_on_detach(fo_t *fo, const ing_rec_t *r)
 {
     uint32_t slot = r->slot;
@@ -315,8 +354,36 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         log_debug("stale DETACH for slot %u ignored", slot);
         return;
     }
-    /* The frontend published the will if the close was not clean. */
-    arena_drop(&fo->shm->arena, &s->will);
+    if (r->flags & ING_F_EXPIRY) {
+        /* MQTT 5 DISCONNECT with a new Session Expiry Interval (the
+         * frontend refused a change from 0). */
+        s->expiry = r->b;
+        s->clean = r->b == 0;
+    }
+    /* The frontend published the will if the close was not clean, unless
+     * it is delayed (MQTT 5 Will Delay Interval): then it waits in the
+     * slot, sent by fo_expire_sessions() at min(delay, session expiry)
+     * unless the client is back before. */
+    int delayed = (r->flags & ING_F_WILL_DELAY) && s->will &&
+                  s->state == SESS_ONLINE && !s->clean &&
+                  !(r->flags & ING_F_DISCARD);
+    if (delayed) {
+        uint32_t len;
+        msg_view_t v;
+        uint8_t *m = arena_get(&fo->shm->arena, s->will, &len);
+        uint32_t d = m && msg_open(m, len, &v) == 0 ? v.will_delay : 0;
+        if (d > s->expiry)
+            d = s->expiry;
+        s->will_at = fo->now + d;
+    } else {
+        /* The session ends now, so does the wait; a takeover is the
+         * client back in time: no will. */
+        if ((r->flags & ING_F_WILL_DELAY) && s->will &&
+            s->state != SESS_HANDOFF)
+            will_send(fo, slot);
+        s->will_at = 0;
+        arena_drop(&fo->shm->arena, &s->will);
+    }
     int was_clean = s->clean;
     /* An administrator's kick may discard even a persistent session. */
     int discard = (r->flags & ING_F_DISCARD) != 0;
@@ -358,12 +425,14 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
     sess_slot_t *s = shm_slot(fo->shm, slot);
     if (redo && s->state != SESS_FREE) {
         /* Handled before a restart if its SUBACK is in the control ring
-         * (the blob moved there: not ours to release any more); retained
-         * messages it was still sending then are not sent again. */
+         * (the blob moved there); retained messages it was still sending
+         * then are not sent again.  The reference we took for reading the
+         * blob after the push is released. */
         const ctl_rec_t *last = ring_last(sess_ctl(fo->shm, slot));
         if (last != NULL && last->h == r->h1) {
             log_notice("worker %u: (UN)SUBSCRIBE for slot %u was handled "
                        "before a restart", fo->idx, slot);
+            fo_release_after(fo, r->h1);
             return;
         }
     }
@@ -382,9 +451,11 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
     const uint8_t *p = sb.ents;
     for (uint32_t i = 0; i < sb.n; i++) {
         sub_ent_t en;
+        uint8_t *ent = (uint8_t *)p;
         sub_blob_next(&p, &en);
         const char *f = en.filter;
         uint16_t flen = en.len;
+        uint8_t opts = en.opts & (uint8_t)~SUBB_OPT_NEW;
         size_t klen = sub_key(key, slot, f, flen);
         strmap_ent_t *e = strmap_get(&fo->subs, key, klen);
         arena_h h = e ? (arena_h)e->val : 0;
@@ -392,10 +463,13 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
         if (unsubscribe) {
             if (sub)
                 sub_drop(fo, slot, h, sub);
+            else if (en.code < sb.n_codes)
+                sb.codes[en.code] = MQTT5_RC_NO_SUBSCRIPTION_EXISTED;
             continue;
         }
         if (sub) {
-            sub->qos = en.qos;
+            sub->opts = opts;
+            sub->sub_id = en.sub_id;
         } else {
             void *d;
             h = arena_alloc(a, fo->part, sizeof(sess_sub_t) + flen, &d);
@@ -409,7 +483,8 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
                 continue;
             }
             sub = d;
-            sub->qos = en.qos;
+            sub->opts = opts;
+            sub->sub_id = en.sub_id;
             sub->len = flen;
             memcpy(sub->filter, f, flen);
             sub->prev = 0;
@@ -422,8 +497,9 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
             }
             s->subs = h;
             strmap_put(&fo->subs, key, klen, h);
+            ent[0] |= SUBB_OPT_NEW; /* for Retain Handling 1 below */
         }
-        fo_index_add(fo->ix, f, flen, slot, en.qos);
+        fo_index_add(fo->ix, f, flen, slot, opts, en.sub_id);
     }
     /* The SUBACK/UNSUBACK goes through the control ring: never behind
      * deliveries, always before the retained messages pushed below. */
@@ -431,6 +507,12 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
                      .type = CTL_RAW,
                      .conn_gen = s->conn_gen,
                      .len = sb.ack_len};
+    /* The host may release the blob as soon as it sees the record: we
+     * keep a reference of our own for reading the entries below (a kill
+     * before its release leaks it, never frees early). */
+    arena_ref_add(a, r->h1, 1);
+    fo_release_after(fo, r->h1);
+    ARENA_CRASH_ORDER(); /* taken before the push (the redo above) */
     fo_push_ctl(fo, slot, &ack);
     CRASH_POINT("fo_suback_pushed");
     if (unsubscribe || !fo->cfg->retain_available)
@@ -439,23 +521,41 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
     for (uint32_t i = 0; i < sb.n; i++) {
         sub_ent_t en;
         sub_blob_next(&p, &en);
-        if (en.code < sb.n_codes &&
-            sb.codes[en.code] != MQTT_SUBACK_FAILURE)
-            fo_send_retained(fo, slot, en.filter, en.len, en.qos);
+        /* Retain Handling: 0 always, 1 for a new subscription only, 2
+         * never (MQTT 5 3.8.3.1); 3.1.1 entries have 0. */
+        uint8_t rh = (en.opts & MQTT_SUBOPT_RH_MASK) >> MQTT_SUBOPT_RH_SHIFT;
+        if (rh == 2 || (rh == 1 && !(en.opts & SUBB_OPT_NEW)))
+            continue;
+        if (en.code < sb.n_codes && sb.codes[en.code] < 0x80)
+            fo_send_retained(fo, slot, en.filter, en.len,
+                             en.opts & (uint8_t)~SUBB_OPT_NEW, en.sub_id);
     }
 }
 
 void fo_expire_sessions(fo_t *fo)
 {
-    uint32_t exp = fo->cfg->persistent_client_expiration;
-    if (exp == 0)
-        return;
-    uint64_t now = (uint64_t)time(NULL);
-    for (uint32_t slot = fo->idx; slot < fo->shm->hdr->max_clients;
-         slot += fo->n_fo) {
+    uint64_t now = fo->now;
+    uint32_t hw = fo->proc->high_water;
+    for (uint32_t k = 0; k < hw; k++) {
+        uint32_t slot = fo->idx + k * fo->n_fo;
+        if (slot >= fo->shm->hdr->max_clients)
+            break;
         sess_slot_t *s = shm_slot(fo->shm, slot);
-        if (s->state == SESS_OFFLINE && now - s->offline_since >= exp) {
+        if (s->state != SESS_OFFLINE)
+            continue;
+        if (s->will_at && now >= s->will_at) {
+            will_send(fo, slot);
+            s->will_at = 0;
+            arena_drop(&fo->shm->arena, &s->will);
+        }
+        if (s->expiry != CONN_EXPIRY_NEVER &&
+            now - s->offline_since >= s->expiry) {
             log_notice("expiring offline session in slot %u", slot);
+            if (s->will) {
+                will_send(fo, slot); /* the session ends: the will goes */
+                s->will_at = 0;
+                arena_drop(&fo->shm->arena, &s->will);
+            }
             fo_free_slot(fo, slot);
         }
     }

@@ -31,6 +31,14 @@ enum {
 /* TLS / WebSocket state of a connection (fe_xport.c). */
 typedef struct fe_xport fe_xport_t;
 
+/* An inbound MQTT 5 Topic Alias: the topic it stands for. */
+typedef struct fe_alias {
+    char *topic; /* NULL: not set */
+    uint16_t len;
+} fe_alias_t;
+
+#define FE_SUBIDS_MAX 32 /* Subscription Identifiers on one delivery */
+
 typedef struct fe_conn {
     int fd;
     int listener;  /* index in cfg->listeners */
@@ -77,6 +85,19 @@ typedef struct fe_conn {
     uint32_t pending_acks;
     uint64_t accepted_ms; /* fe_clock_ms() at accept */
     uint64_t last_rx_ms;  /* fe_clock_ms() at the last byte read */
+
+    /* MQTT 5 (level 5 only; see docs/mqtt5.md) */
+    uint16_t recv_max;    /* client's Receive Maximum: its inflight window */
+    bool problem_info;    /* Request Problem Information: Reason Strings */
+    uint32_t max_pkt;     /* client's Maximum Packet Size (0: no limit) */
+    uint32_t sess_expiry; /* Session Expiry Interval from CONNECT */
+    bool expiry_changed;  /* ... and a DISCONNECT changed it */
+    bool id_assigned;     /* the client id is ours (Assigned Client Id) */
+    bool server_keepalive; /* keepalive is max_keepalive, not the client's */
+    fe_alias_t *alias;    /* inbound Topic Aliases [1..n_alias] */
+    uint16_t n_alias;
+    uint32_t subids[FE_SUBIDS_MAX]; /* OUT_SUBID records read ahead */
+    uint32_t n_subids;
 } fe_conn_t;
 
 typedef struct fe_backlog {
@@ -136,6 +157,15 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
 
 /* fe_conn.c */
 void fe_accept(evutil_socket_t lfd, short what, void *arg);
+/* Closes c for a protocol error or a limit: an MQTT 5 client that is
+ * attached is sent DISCONNECT with reason code rc first (and why as the
+ * Reason String when it asked for problem information); why is logged.
+ * Returns -1 (c is freed), for the handlers to pass on. */
+int fe_disconnect(fe_conn_t *c, uint8_t rc, const char *why);
+/* Only the DISCONNECT of fe_disconnect() (nothing for 3.1.1 or before
+ * CONNACK), written out now.  Returns 0, or -1 when the write failed and
+ * c was closed. */
+int fe_send_disconnect(fe_conn_t *c, uint8_t rc, const char *why);
 /* Closes c.  clean: a DISCONNECT was received (no will).  reason is
  * logged.  c is freed.  With c->discard_session set, the owner worker
  * frees the session even when it is persistent (admin kick). */
@@ -222,8 +252,22 @@ bool fe_retry_backlogs(void);
 /* Hands session slot (connection generation conn_gen) back to its owner
  * worker: publishes the will first unless clean (a DISCONNECT was
  * received), then posts DETACH (discard: free even a persistent
- * session). */
-void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard);
+ * session; new_expiry >= 0: the Session Expiry Interval an MQTT 5
+ * DISCONNECT set).  A will with a Will Delay Interval of a session that
+ * outlives the connection is left to the owner worker to send later. */
+void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard,
+               int64_t new_expiry);
+/* Posts the will h of slot (holding one reference per worker, consumed)
+ * to every worker, starting its Message Expiry now. */
+void fe_post_will(uint32_t slot, arena_h h, uint8_t qos, bool retain);
+/* Allocates a message (records.h layout) in this frontend's partition:
+ * span_len bytes of forwarded properties copied from span, the topic and
+ * the payload; expiry is the Message Expiry Interval (0: none), counted
+ * from now, or for a will (will set) from when it is sent.  Returns 0
+ * when the arena is full. */
+arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
+                     uint16_t tlen, const void *payload, size_t plen,
+                     uint32_t expiry, bool will, uint32_t will_delay);
 /* Posts the message h (holding one reference, consumed) as PUBLISH to
  * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);

@@ -28,9 +28,9 @@ static int kick(uint32_t slot, uint32_t conn_gen, bool discard)
     if (c == NULL || c->state != C_ACTIVE || c->conn_gen != conn_gen)
         return MBOX_NOT_FOUND;
     c->discard_session = discard;
-    fe_close(c, false, discard ? "kicked by the administrator, session "
-                                 "discarded"
-                               : "kicked by the administrator");
+    fe_disconnect(c, MQTT5_RC_ADMINISTRATIVE_ACTION,
+                  discard ? "kicked by the administrator, session discarded"
+                          : "kicked by the administrator");
     return MBOX_OK;
 }
 

@@ -217,30 +217,102 @@ static void rel_drop(fe_conn_t *c, uint32_t k)
 
 /* ---- close ---- */
 
-void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard)
+arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
+                     uint16_t tlen, const void *payload, size_t plen,
+                     uint32_t expiry, bool will, uint32_t will_delay)
+{
+    void *d;
+    arena_h h = arena_alloc(&fe->shm->arena, fe->part,
+                            msg_size(span_len, tlen, plen), &d);
+    if (h == 0)
+        return 0;
+    uint32_t at = expiry && !will ? (uint32_t)fe->now + expiry : 0;
+    uint8_t *sp = msg_init(d, at, expiry, will_delay, span_len, t, tlen);
+    if (span_len)
+        memcpy(sp, span, span_len);
+    if (plen)
+        memcpy(sp + span_len + 2 + tlen, payload, plen);
+    return h;
+}
+
+void fe_post_will(uint32_t slot, arena_h will, uint8_t qos, bool retain)
+{
+    uint32_t len;
+    uint8_t *m = arena_get(&fe->shm->arena, will, &len);
+    msg_view_t v;
+    if (m && msg_open(m, len, &v) == 0 && v.expiry) {
+        /* Only this frontend writes the block now; the ring commits
+         * publish the store to the workers. */
+        uint32_t at = (uint32_t)fe->now + v.expiry;
+        memcpy(m, &at, sizeof(at));
+    }
+    for (uint32_t w = 0; w < fe->n_fo; w++) {
+        ing_rec_t rec = {.type = ING_PUBLISH,
+                         .qos = qos,
+                         .flags = retain ? ING_F_RETAIN : 0,
+                         .slot = slot,
+                         .h1 = will};
+        fe_post(w, &rec);
+    }
+}
+
+void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard,
+               int64_t new_expiry)
 {
     sess_slot_t *s = shm_slot(fe->shm, slot);
     arena_h will = s->will;
+    uint8_t flags = (uint8_t)((clean ? ING_F_CLEAN_CLOSE : 0) |
+                              (discard ? ING_F_DISCARD : 0) |
+                              (new_expiry >= 0 ? ING_F_EXPIRY : 0));
     if (!clean && will) {
-        /* The owner holds a reference until it sees our DETACH, which
-         * follows these records in the same ring; the new references are
-         * the posts'. */
-        arena_ref_add(&fe->shm->arena, will, fe->n_fo);
-        for (uint32_t w = 0; w < fe->n_fo; w++) {
-            ing_rec_t rec = {.type = ING_PUBLISH,
-                             .qos = s->will_qos,
-                             .flags = s->will_retain ? ING_F_RETAIN : 0,
-                             .slot = slot,
-                             .h1 = will};
-            fe_post(w, &rec);
+        uint32_t expiry = new_expiry >= 0 ? (uint32_t)new_expiry : s->expiry;
+        uint32_t len;
+        msg_view_t v;
+        uint8_t *m = arena_get(&fe->shm->arena, will, &len);
+        if (m && msg_open(m, len, &v) == 0 && v.will_delay && expiry &&
+            !discard) {
+            /* MQTT 5 Will Delay Interval: the owner sends it later unless
+             * the client is back in time. */
+            flags |= ING_F_WILL_DELAY;
+        } else {
+            /* The owner holds a reference until it sees our DETACH, which
+             * follows these records in the same ring; the new references
+             * are the posts'. */
+            arena_ref_add(&fe->shm->arena, will, fe->n_fo);
+            fe_post_will(slot, will, s->will_qos, s->will_retain);
         }
     }
     ing_rec_t rec = {.type = ING_DETACH,
-                     .flags = (uint8_t)((clean ? ING_F_CLEAN_CLOSE : 0) |
-                                        (discard ? ING_F_DISCARD : 0)),
+                     .flags = flags,
                      .slot = slot,
-                     .a = conn_gen};
+                     .a = conn_gen,
+                     .b = new_expiry >= 0 ? (uint32_t)new_expiry : 0};
     fe_post(shm_slot_owner(fe->shm, slot), &rec);
+}
+
+int fe_send_disconnect(fe_conn_t *c, uint8_t rc, const char *why)
+{
+    if (c->level == MQTT_V5 && c->state == C_ACTIVE &&
+        fe_out_room(c, 1, 256)) {
+        uint8_t out[256];
+        fe_out_bytes(c, out,
+                     mqtt_write_disconnect(out, sizeof(out), rc,
+                                           c->problem_info ? why : NULL));
+        return fe_flush(c);
+    }
+    return 0;
+}
+
+int fe_disconnect(fe_conn_t *c, uint8_t rc, const char *why)
+{
+    if (fe_send_disconnect(c, rc, why) < 0)
+        return -1; /* the write failed: c is gone */
+    char msg[192];
+    snprintf(msg, sizeof(msg), "%s%s%s", why,
+             c->level == MQTT_V5 ? " -- " : "",
+             c->level == MQTT_V5 ? mqtt5_reason_str(rc) : "");
+    fe_close(c, false, msg);
+    return -1;
 }
 
 void fe_close(fe_conn_t *c, bool clean, const char *reason)
@@ -252,7 +324,8 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         log_notice("Client %s disconnected.", id);
 
     if (c->state == C_ACTIVE) {
-        fe_detach(c->slot, c->conn_gen, clean, c->discard_session);
+        fe_detach(c->slot, c->conn_gen, clean, c->discard_session,
+                  c->expiry_changed ? (int64_t)c->sess_expiry : -1);
         fe->by_slot[c->slot] = NULL;
     }
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:
@@ -275,6 +348,11 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
                 *pp = c->dirty_next;
                 break;
             }
+    }
+    if (c->alias) {
+        for (uint32_t i = 0; i <= c->n_alias; i++)
+            mem_free(c->alias[i].topic);
+        mem_free(c->alias);
     }
     mem_free(c->client_id);
     mem_free(c->username);
@@ -480,6 +558,36 @@ void fe_resume(fe_conn_t *c)
     }
 }
 
+/* DISCONNECT from a client.  MQTT 5: reason 0x04 asks for the will; a
+ * Session Expiry Interval may change, but not from 0 (3.14.2.2.2). */
+static int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
+                             const uint8_t *b)
+{
+    uint8_t rc;
+    mqtt_props_t pr;
+    const char *why = NULL;
+    int r = mqtt_parse_disconnect(c->level, fh->flags, b, fh->remaining, &rc,
+                                  &pr, &why);
+    if (r < 0)
+        return fe_disconnect(c, r == MQTT_E_MALFORMED ? MQTT5_RC_MALFORMED
+                                                       : MQTT5_RC_PROTOCOL_ERROR,
+                             why);
+    if (pr.present & MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY)) {
+        if (c->sess_expiry == 0 && pr.session_expiry != 0)
+            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                                 "DISCONNECT sets a Session Expiry Interval "
+                                 "after CONNECT said 0");
+        c->sess_expiry = pr.session_expiry;
+        c->expiry_changed = true;
+    }
+    if (rc == MQTT5_RC_DISCONNECT_WITH_WILL) {
+        fe_close(c, false, "client disconnected with its will (0x04)");
+        return -1;
+    }
+    fe_close(c, true, NULL);
+    return -1;
+}
+
 static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     const char *why = NULL;
@@ -492,8 +600,8 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     switch (fh->type) {
     case MQTT_CONNECT:
-        fe_close(c, false, "second CONNECT (protocol violation)");
-        return -1;
+        return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                             "second CONNECT (protocol violation)");
     case MQTT_PUBLISH:
         return handle_publish(c, fh, b);
     case MQTT_PUBACK:
@@ -506,7 +614,7 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return handle_subscribe(c, fh, b);
     case MQTT_PINGREQ: {
         if (mqtt_parse_empty(fh->type, fh->flags, fh->remaining, &why) < 0)
-            break;
+            return fe_disconnect(c, MQTT5_RC_MALFORMED, why);
         uint8_t out[2];
         if (!fe_out_room(c, 1, 2)) {
             fe_pause(c);
@@ -516,18 +624,23 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 0;
     }
     case MQTT_DISCONNECT:
-        if (mqtt_parse_empty(fh->type, fh->flags, fh->remaining, &why) < 0)
-            break;
-        fe_close(c, true, NULL);
-        return -1;
+        return handle_disconnect(c, fh, b);
+    case MQTT_AUTH:
+        if (c->level == MQTT_V5) {
+            /* No Authentication Method was accepted at CONNECT (any is
+             * refused with 0x8C), so there is nothing to continue. */
+            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                                 "AUTH without an authentication method");
+        }
+        why = "packet type not allowed from a client";
+        break;
     default:
         why = "packet type not allowed from a client";
         break;
     }
     char msg[128];
     snprintf(msg, sizeof(msg), "protocol error: %s", why ? why : "?");
-    fe_close(c, false, msg);
-    return -1;
+    return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR, msg);
 }
 
 int fe_process_input(fe_conn_t *c)
@@ -543,13 +656,11 @@ int fe_process_input(fe_conn_t *c)
         if (r < 0) {
             char msg[128];
             snprintf(msg, sizeof(msg), "malformed packet: %s", why);
-            fe_close(c, false, msg);
-            return -1;
+            return fe_disconnect(c, MQTT5_RC_MALFORMED, msg);
         }
-        if ((uint64_t)fh.remaining + fh.hdr_len > fe->cfg->max_packet_size) {
-            fe_close(c, false, "packet larger than max_packet_size");
-            return -1;
-        }
+        if ((uint64_t)fh.remaining + fh.hdr_len > fe->cfg->max_packet_size)
+            return fe_disconnect(c, MQTT5_RC_PACKET_TOO_LARGE,
+                                 "packet larger than max_packet_size");
         size_t total = fh.hdr_len + (size_t)fh.remaining;
         if (c->in_len - off < total) {
             if (total > c->in_cap) {

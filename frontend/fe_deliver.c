@@ -9,28 +9,101 @@
 #include "fe.h"
 #include "log.h"
 
-/* Queues one PUBLISH of message m (len bytes) at qos with pid.  rel is
- * released when the last byte is written.  The caller checked the room
- * (4 iovecs, 7 header bytes). */
-static void queue_publish(fe_conn_t *c, const uint8_t *m, uint32_t len,
-                          uint8_t qos, bool dup, bool retain, uint16_t pid,
-                          arena_h rel)
+/* The per-subscriber part of a PUBLISH to c: its properties for MQTT 5
+ * (remaining Message Expiry, Subscription Identifiers; the forwarded span
+ * follows by reference) and the sizes.  Built once, then queued. */
+typedef struct fe_pub {
+    uint8_t own[5 + 5 * (FE_SUBIDS_MAX + 1)]; /* own properties */
+    uint32_t own_len;
+    uint32_t props_len; /* own + span: the Property Length (MQTT 5) */
+    uint32_t remaining;
+    uint32_t total;     /* bytes of the whole packet */
+} fe_pub_t;
+
+static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
+                     const uint32_t *ids, uint32_t n_ids, fe_pub_t *p)
 {
-    uint16_t tlen = msg_topic_len(m);
-    uint32_t remaining = len + (qos ? 2 : 0);
-    uint8_t hdr[5];
-    size_t hl = mqtt_write_publish_header(hdr, qos, dup, retain, remaining);
-    fe_out_bytes(c, hdr, hl);
-    if (qos == 0) {
-        fe_out_ref(c, m, len, rel);
+    p->own_len = 0;
+    p->props_len = 0;
+    p->remaining = 2u + v->tlen + (qos ? 2u : 0u) + v->plen;
+    if (c->level == MQTT_V5) {
+        uint8_t *o = p->own;
+        if (v->expiry_at) {
+            /* What is left of the Message Expiry Interval (3.3.2.3.3). */
+            uint32_t left = (uint64_t)v->expiry_at > (uint64_t)fe->now
+                                ? v->expiry_at - (uint32_t)fe->now
+                                : 1;
+            *o++ = MQTT_PROP_MESSAGE_EXPIRY;
+            rec_wr32(o, left);
+            o += 4;
+        }
+        for (uint32_t i = 0; i < n_ids; i++) {
+            if (ids[i] == 0 || ids[i] > MQTT_PROP_SUB_ID_MAX)
+                continue;
+            *o++ = MQTT_PROP_SUB_ID;
+            o += mqtt_varint_encode(o, ids[i]);
+        }
+        p->own_len = (uint32_t)(o - p->own);
+        p->props_len = p->own_len + v->span_len;
+        p->remaining += (uint32_t)mqtt_varint_size(p->props_len) +
+                        p->props_len;
+    }
+    p->total = 1u + (uint32_t)mqtt_varint_size(p->remaining) + p->remaining;
+}
+
+/* Room a PUBLISH sized by pub_size() needs in c's queue: header bytes
+ * (fixed header, packet id, Property Length, own properties) and iovecs
+ * (header, topic, id and properties, span, payload; 3.1.1 QoS 0 sends
+ * topic and payload as one).  PUB_*_MAX bound every PUBLISH. */
+#define PUB_IOVS_MAX 5
+#define PUB_BYTES_MAX (5 + 2 + 4 + sizeof(((fe_pub_t *)0)->own))
+static uint32_t pub_bytes(const fe_pub_t *p)
+{
+    return 5 + 2 + 4 + p->own_len;
+}
+
+static uint32_t pub_iovs(const fe_conn_t *c, const msg_view_t *v,
+                         uint8_t qos)
+{
+    if (c->level != MQTT_V5)
+        return qos ? 4 : 2;
+    return 3 + (v->span_len ? 1 : 0) + (v->plen ? 1 : 0);
+}
+
+/* Queues one PUBLISH of message v at qos with pid, sized by pub_size().
+ * rel is released when the last byte is written.  The caller checked the
+ * room (pub_iovs(), pub_bytes()).  Topic, span and payload go by reference;
+ * for 3.1.1 at QoS 0 topic and payload are one iovec. */
+static void queue_publish(fe_conn_t *c, const msg_view_t *v,
+                          const fe_pub_t *p, uint8_t qos, bool dup,
+                          bool retain, uint16_t pid, arena_h rel)
+{
+    uint8_t hdr[PUB_BYTES_MAX];
+    size_t hl = mqtt_write_publish_header(hdr, qos, dup, retain, p->remaining);
+    if (c->level != MQTT_V5 && qos == 0) {
+        fe_out_bytes(c, hdr, hl);
+        fe_out_ref(c, v->tw, 2u + v->tlen + v->plen, rel);
         return;
     }
-    uint8_t id[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
-    uint32_t plen = len - 2 - tlen;
-    fe_out_ref(c, m, 2u + tlen, plen ? 0 : rel);
-    fe_out_bytes(c, id, 2);
-    if (plen)
-        fe_out_ref(c, m + 2 + tlen, plen, rel);
+    fe_out_bytes(c, hdr, hl);
+    /* The reference goes with the last arena iovec. */
+    bool span = c->level == MQTT_V5 && v->span_len > 0;
+    fe_out_ref(c, v->tw, 2u + v->tlen, v->plen || span ? 0 : rel);
+    hl = 0;
+    if (qos) {
+        hdr[hl++] = (uint8_t)(pid >> 8);
+        hdr[hl++] = (uint8_t)pid;
+    }
+    if (c->level == MQTT_V5) {
+        hl += mqtt_varint_encode(hdr + hl, p->props_len);
+        memcpy(hdr + hl, p->own, p->own_len);
+        hl += p->own_len;
+    }
+    fe_out_bytes(c, hdr, hl);
+    if (span)
+        fe_out_ref(c, v->span, v->span_len, v->plen ? 0 : rel);
+    if (v->plen)
+        fe_out_ref(c, v->payload, v->plen, rel);
 }
 
 /* Sends what the control ring holds.  Returns 1 when it is empty, 0 when
@@ -48,8 +121,8 @@ static int drain_ctl(fe_conn_t *c)
         if (k->type != CTL_KICK || k->conn_gen != c->conn_gen)
             continue;
         sess_ring_drop(fe->shm, r, i + 1); /* the KICK holds no handle */
-        fe_close(c, false, "session taken over");
-        return -1;
+        return fe_disconnect(c, MQTT5_RC_SESSION_TAKEN_OVER,
+                             "session taken over");
     }
     for (; n > 0; n--) {
         ctl_rec_t *o = ring_peek(r, 0);
@@ -61,8 +134,8 @@ static int drain_ctl(fe_conn_t *c)
         }
         if (o->type == CTL_KICK) {
             ring_consume(r, 1);
-            fe_close(c, false, "session taken over");
-            return -1;
+            return fe_disconnect(c, MQTT5_RC_SESSION_TAKEN_OVER,
+                                 "session taken over");
         }
         uint32_t len;
         uint8_t *m = arena_get(a, o->h, &len);
@@ -108,23 +181,65 @@ int fe_drain_slot(fe_conn_t *c)
     for (; n > 0; n--) {
         out_rec_t o;
         memcpy(&o, ring_peek(r, 0), sizeof(o));
-        uint32_t len;
-        uint8_t *m = arena_get(a, o.h, &len);
-        if (m == NULL) {
-            log_err("slot %u: output record with stale handle skipped",
-                    c->slot);
+        if (o.type == OUT_SUBID) {
+            /* More identifiers of the delivery that follows. */
+            if (c->n_subids < FE_SUBIDS_MAX)
+                c->subids[c->n_subids++] = o.aux;
             ring_consume(r, 1);
             continue;
         }
-        if (o.qos > 0 && !sess_inf_room(fe->shm, c->slot)) {
+        uint32_t ids[FE_SUBIDS_MAX + 1];
+        uint32_t n_ids = 0;
+        if (o.aux)
+            ids[n_ids++] = o.aux;
+        for (uint32_t i = 0; i < c->n_subids; i++)
+            ids[n_ids++] = c->subids[i];
+        uint32_t len;
+        msg_view_t v;
+        uint8_t *m = arena_get(a, o.h, &len);
+        if (m == NULL || msg_open(m, len, &v) < 0) {
+            log_err("slot %u: output record with stale handle skipped",
+                    c->slot);
+            c->n_subids = 0;
+            ring_consume(r, 1);
+            continue;
+        }
+        fe_pub_t p;
+        pub_size(c, &v, o.qos, ids, n_ids, &p);
+        bool expired = msg_expired(&v, (uint64_t)fe->now);
+        bool too_big = c->max_pkt && p.total > c->max_pkt;
+        if (!expired && !too_big && o.qos > 0 &&
+            (!sess_inf_room(fe->shm, c->slot) ||
+             (c->level == MQTT_V5 && s->n_inflight >= c->recv_max))) {
+            /* The inflight window (the client's Receive Maximum for MQTT
+             * 5) is full: an acknowledgement resumes us. */
             c->inflight_blocked = true;
             return 0;
         }
-        if (!fe_out_room(c, 4, 7)) {
+        uint32_t iovs = pub_iovs(c, &v, o.qos), bytes = pub_bytes(&p);
+        if (!expired && !too_big && !fe_out_room(c, iovs, bytes)) {
             if (fe_flush(c) < 0)
                 return -1;
-            if (!fe_out_room(c, 4, 7))
+            if (!fe_out_room(c, iovs, bytes))
                 return 0; /* socket full: EV_WRITE resumes us */
+        }
+        c->n_subids = 0;
+        if (expired || too_big) {
+            /* Not for this client: MQTT 5 Message Expiry passed while it
+             * was queued, or the packet is above the client's Maximum
+             * Packet Size (3.1.2.11.4).  Dropped and counted. */
+            if (too_big)
+                fe->proc->drops_too_large++;
+            else
+                fe->proc->drops_expired++;
+            log_debug("Client %s: %s message on %.*s dropped", c->client_id,
+                      too_big ? "oversized" : "expired", (int)v.tlen,
+                      v.topic);
+            ring_consume(r, 1);
+            __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,
+                             __ATOMIC_RELEASE);
+            arena_release(a, o.h);
+            continue;
         }
         bool retain = (o.flags & OUT_F_RETAIN) != 0;
         uint16_t pid = 0;
@@ -134,21 +249,21 @@ int fe_drain_slot(fe_conn_t *c)
             sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o.qos,
                                               retain, o.h,
                                               (uint32_t)r->tail);
+            e->sub_id = o.aux;
             pid = e->pid;
             CRASH_POINT("fe_inflight_added");
         }
         ring_consume(r, 1);
         /* Release: the worker's acquire load in fo_has_room() sees the
          * bytes leave the queue only with the record consumed. */
-        __atomic_store_n(&s->q_bytes_out,
-                         s->q_bytes_out + msg_payload_len(m, len),
+        __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,
                          __ATOMIC_RELEASE);
         /* QoS 0: the record's reference moves to the queue.  QoS 1/2:
          * the queued bytes get one of their own, so an early PUBACK
          * cannot free a block still waiting for writev. */
         if (o.qos > 0)
             arena_ref_add(a, o.h, 1);
-        queue_publish(c, m, len, o.qos, false, retain, pid, o.h);
+        queue_publish(c, &v, &p, o.qos, false, retain, pid, o.h);
         fe->proc->msgs_out++;
         fe->proc->msgs_out_qos[o.qos]++;
     }
@@ -167,10 +282,10 @@ int fe_resume_session(fe_conn_t *c)
         sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, head + k);
         if (e->state == INF_FREE)
             continue;
-        if (!fe_out_room(c, 4, 7)) {
+        if (!fe_out_room(c, PUB_IOVS_MAX, PUB_BYTES_MAX)) {
             if (fe_flush(c) < 0)
                 return -1;
-            if (!fe_out_room(c, 4, 7)) {
+            if (!fe_out_room(c, PUB_IOVS_MAX, PUB_BYTES_MAX)) {
                 /* The socket of a fresh connection is full: the client
                  * gets the rest on its next reconnect. */
                 log_warn("Client %s: output full while re-sending",
@@ -184,16 +299,25 @@ int fe_resume_session(fe_conn_t *c)
             continue;
         }
         uint32_t len;
+        msg_view_t v;
         uint8_t *m = arena_get(a, e->h, &len);
-        if (m == NULL) {
+        if (m == NULL || msg_open(m, len, &v) < 0) {
             log_err("slot %u: inflight entry with stale handle dropped",
                     c->slot);
             e->h = 0;
             sess_inf_done(fe->shm, c->slot, e);
             continue;
         }
+        fe_pub_t p;
+        pub_size(c, &v, e->qos, &e->sub_id, 1, &p);
+        if (c->max_pkt && p.total > c->max_pkt) {
+            /* The new connection allows less than the first did. */
+            fe->proc->drops_too_large++;
+            sess_inf_done(fe->shm, c->slot, e);
+            continue;
+        }
         arena_ref_add(a, e->h, 1); /* for the queued bytes, as above */
-        queue_publish(c, m, len, e->qos, true, e->retain, e->pid, e->h);
+        queue_publish(c, &v, &p, e->qos, true, e->retain, e->pid, e->h);
     }
     /* Clear the wake flag before draining (the fence pairs with the one in
      * fo_flush_notify(): a record committed after our read of the head

@@ -130,7 +130,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (c->state == C_ACTIVE && c->keepalive &&
             !(c->paused && c->iov_n == 0) &&
             (now_ms - c->last_rx_ms) * 2 >= (uint64_t)c->keepalive * 3000) {
-            fe_close(c, false, "keepalive timeout");
+            fe_disconnect(c, MQTT5_RC_KEEP_ALIVE_TIMEOUT,
+                          "keepalive timeout");
             continue;
         }
         /* Safety sweep: output that arrived without a notification (a
@@ -255,7 +256,9 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
 
     log_info("frontend %u stopping", idx);
     for (uint32_t id = 0; id < fe->conns_cap; id++)
-        if (fe->conns[id])
+        if (fe->conns[id] &&
+            fe_send_disconnect(fe->conns[id], MQTT5_RC_SERVER_SHUTTING_DOWN,
+                               "broker stopping") == 0)
             fe_close(fe->conns[id], true, "broker stopping");
     fe_flush_dirty();
     for (int i = 0; i < n_lfd; i++)

@@ -127,7 +127,7 @@ void fe_recover_start(void)
 static void detach_orphan(uint32_t slot, sess_slot_t *s)
 {
     sess_repair(fe->shm, slot);
-    fe_detach(slot, s->conn_gen, false, false);
+    fe_detach(slot, s->conn_gen, false, false, -1);
 }
 
 void fe_recover_synced(uint32_t w)

@@ -11,10 +11,41 @@
 #include "mem.h"
 #include "strmap.h"
 
+/* The MQTT 5 reason code for a 3.1.1 CONNACK return code. */
+static uint8_t v5_code(uint8_t rc)
+{
+    switch (rc) {
+    case MQTT_RC_BAD_VERSION:
+        return MQTT5_RC_UNSUPPORTED_VERSION;
+    case MQTT_RC_ID_REJECTED:
+        return MQTT5_RC_CLIENT_ID_INVALID;
+    case MQTT_RC_UNAVAILABLE:
+        return MQTT5_RC_SERVER_UNAVAILABLE;
+    case MQTT_RC_BAD_AUTH:
+        return MQTT5_RC_BAD_USERNAME_PASSWORD;
+    case MQTT_RC_NOT_AUTHORIZED:
+        return MQTT5_RC_NOT_AUTHORIZED;
+    default:
+        return rc; /* already an MQTT 5 code */
+    }
+}
+
+/* Answers CONNACK with rc (a 3.1.1 return code, turned into its MQTT 5
+ * reason code for a level-5 client, or an MQTT 5 code) and closes. */
 static void refuse(fe_conn_t *c, uint8_t rc, const char *reason)
 {
-    uint8_t out[4];
-    fe_out_bytes(c, out, mqtt_write_connack(out, false, rc));
+    uint8_t out[256];
+    size_t n;
+    if (c->level == MQTT_V5) {
+        mqtt_prop_t pr = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason,
+                                       (uint16_t)strlen(reason));
+        n = mqtt_write_connack5(out, sizeof(out), false, v5_code(rc), &pr,
+                                c->problem_info ? 1 : 0);
+    } else {
+        n = mqtt_write_connack(out, false, rc >= 0x80 ? MQTT_RC_UNAVAILABLE
+                                                      : rc);
+    }
+    fe_out_bytes(c, out, n);
     if (fe_flush(c) == 0) /* else the write failed and c is gone */
         fe_close(c, false, reason);
 }
@@ -31,21 +62,37 @@ static void assign_id(char *out, size_t n)
              (unsigned long long)b);
 }
 
-/* Allocates [u16 len][bytes] (or [u16 tlen][topic][payload] when payload
- * is given) in our partition.  Returns 0 when the arena is full. */
-static arena_h blob(const void *s, uint16_t len, const void *payload,
-                    size_t plen)
+/* Allocates [u16 len][bytes] in our partition.  Returns 0 when the
+ * arena is full. */
+static arena_h blob(const void *s, uint16_t len)
 {
     void *d;
-    arena_h h = arena_alloc(&fe->shm->arena, fe->part, 2 + len + plen, &d);
+    arena_h h = arena_alloc(&fe->shm->arena, fe->part, 2u + len, &d);
     if (h == 0)
         return 0;
     uint8_t *p = d;
     p[0] = (uint8_t)(len >> 8);
     p[1] = (uint8_t)len;
     memcpy(p + 2, s, len);
-    if (plen)
-        memcpy(p + 2 + len, payload, plen);
+    return h;
+}
+
+/* The will message of CONNECT k: for MQTT 5 with its forwardable Will
+ * Properties as the span.  Returns 0 when the arena is full. */
+static arena_h will_msg(const mqtt_connect_t *k)
+{
+    const mqtt_props_t *wp = &k->will_props;
+    uint8_t span[4096], *sp = span;
+    size_t sl = mqtt_prop_filter_size(wp, MQTT_PROP_WILL_PER_HOP);
+    if (sl > sizeof(span))
+        sp = mem_alloc(sl);
+    mqtt_prop_filter(wp, MQTT_PROP_WILL_PER_HOP, sp, sl, &sl);
+    arena_h h = fe_msg_alloc(sp, (uint32_t)sl, k->will_topic.p,
+                             k->will_topic.len, k->will_payload,
+                             k->will_payload_len, wp->message_expiry, true,
+                             wp->will_delay);
+    if (sp != span)
+        mem_free(sp);
     return h;
 }
 
@@ -54,7 +101,10 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     mqtt_connect_t k;
     const char *why = NULL;
     int r = mqtt_parse_connect(fh->flags, b, fh->remaining, &k, &why);
+    c->level = k.level;
+    c->problem_info = k.level == MQTT_V5 && k.props.request_problem_info;
     if (r == MQTT_E_VERSION) {
+        c->level = MQTT_V311; /* answer in a version it may understand */
         refuse(c, MQTT_RC_BAD_VERSION, "unacceptable protocol version");
         return -1;
     }
@@ -65,7 +115,23 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     if (r < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "bad CONNECT: %s", why);
-        fe_close(c, false, msg);
+        if (k.level == MQTT_V5 && c->level == MQTT_V5)
+            refuse(c, k.reason, msg); /* MQTT 5: CONNACK 0x81/0x82 */
+        else
+            fe_close(c, false, msg);
+        return -1;
+    }
+    if (k.level == MQTT_V5 &&
+        (k.props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))) {
+        /* Enhanced authentication: no method is supported yet.  A method
+         * would be checked here and continue with AUTH (fe_auth hook,
+         * docs/mqtt5.md). */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "unsupported authentication method "
+                 "'%.*s'", (int)(k.props.auth_method.len > 64
+                                     ? 64 : k.props.auth_method.len),
+                 (const char *)k.props.auth_method.p);
+        refuse(c, MQTT5_RC_BAD_AUTH_METHOD, msg);
         return -1;
     }
     if (!fe->cfg->allow_anonymous && c->username == NULL) {
@@ -76,17 +142,31 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         refuse(c, MQTT_RC_NOT_AUTHORIZED, "not authorised");
         return -1;
     }
-    /* max_keepalive only binds MQTT 5 clients (Server Keep Alive); 3.1.1
-     * clients keep the interval they asked for, as with Mosquitto. */
     if (k.will && !fe->cfg->retain_available && k.will_retain) {
         /* Mosquitto closes 3.1.1 clients without a CONNACK here. */
-        fe_close(c, false, "retained will while retain_available is false");
+        if (k.level == MQTT_V5)
+            refuse(c, MQTT5_RC_RETAIN_NOT_SUPPORTED,
+                   "retained will while retain_available is false");
+        else
+            fe_close(c, false,
+                     "retained will while retain_available is false");
+        return -1;
+    }
+    if (k.will && k.will_qos > fe->cfg->max_qos && k.level == MQTT_V5) {
+        refuse(c, MQTT5_RC_QOS_NOT_SUPPORTED, "will QoS above max_qos");
+        return -1;
+    }
+    if (k.will && k.level == MQTT_V5 && k.will_props.payload_format == 1 &&
+        !mqtt_utf8_valid(k.will_payload, k.will_payload_len)) {
+        refuse(c, MQTT5_RC_PAYLOAD_FORMAT_INVALID,
+               "will payload is not UTF-8 (Payload Format Indicator 1)");
         return -1;
     }
     char idbuf[48];
     const char *id = (const char *)k.client_id.p;
     uint16_t idlen = k.client_id.len;
-    if (idlen == 0) {
+    bool assigned = idlen == 0;
+    if (assigned) {
         assign_id(idbuf, sizeof(idbuf));
         id = idbuf;
         idlen = (uint16_t)strlen(idbuf);
@@ -97,11 +177,10 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe_pause(c);
         return 1;
     }
-    arena_h hid = blob(id, idlen, NULL, 0);
+    arena_h hid = blob(id, idlen);
     arena_h hwill = 0;
     if (hid && k.will) {
-        hwill = blob(k.will_topic.p, k.will_topic.len, k.will_payload,
-                     k.will_payload_len);
+        hwill = will_msg(&k);
         if (hwill == 0) {
             arena_release(&fe->shm->arena, hid);
             hid = 0;
@@ -112,29 +191,77 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 1;
     }
     c->client_id = mem_strndup(id, idlen);
-    c->level = k.level;
     c->clean = k.clean_session;
     c->keepalive = k.keepalive;
+    c->id_assigned = assigned;
+    if (k.level == MQTT_V5) {
+        c->recv_max = k.props.receive_max;
+        c->max_pkt = k.props.max_packet_size;
+        c->sess_expiry = k.props.session_expiry;
+        /* Server Keep Alive: max_keepalive binds MQTT 5 clients (3.1.1
+         * clients keep the interval they asked for, as with Mosquitto). */
+        if (fe->cfg->max_keepalive &&
+            (k.keepalive == 0 || k.keepalive > fe->cfg->max_keepalive)) {
+            c->keepalive = fe->cfg->max_keepalive;
+            c->server_keepalive = true;
+        }
+    }
     ing_rec_t rec = {.type = ING_CONNECT,
                      .qos = k.will ? k.will_qos : 0,
                      .flags = (uint8_t)((k.clean_session ? ING_F_CLEAN : 0) |
                                         (k.will && k.will_retain
                                              ? ING_F_WILL_RETAIN
                                              : 0)),
+                     .slot = c->sess_expiry,
                      .h1 = hid,
                      .h2 = hwill,
                      .a = fe_cookie(c),
-                     .b = (uint32_t)k.level | (uint32_t)k.keepalive << 8};
+                     .b = (uint32_t)k.level | (uint32_t)c->keepalive << 8};
     fe_post(w, &rec);
     fe->connects_out[w]++;
     c->state = C_CONNECTING;
     return 0;
 }
 
+/* The CONNACK of an accepted MQTT 5 connection: what the server allows,
+ * from the configuration (docs/mqtt5.md). */
+static size_t connack5(fe_conn_t *c, uint8_t *out, size_t cap, bool present)
+{
+    const cfg_t *cfg = fe->cfg;
+    mqtt_prop_t pr[12];
+    size_t n = 0;
+    if (cfg->max_inflight_messages < 65535)
+        pr[n++] = mqtt_prop_num(MQTT_PROP_RECEIVE_MAX,
+                                cfg->max_inflight_messages);
+    if (cfg->max_qos < 2)
+        pr[n++] = mqtt_prop_num(MQTT_PROP_MAX_QOS, cfg->max_qos);
+    if (!cfg->retain_available)
+        pr[n++] = mqtt_prop_num(MQTT_PROP_RETAIN_AVAILABLE, 0);
+    pr[n++] = mqtt_prop_num(MQTT_PROP_MAX_PACKET_SIZE, cfg->max_packet_size);
+    if (c->id_assigned)
+        pr[n++] = mqtt_prop_str(MQTT_PROP_ASSIGNED_CLIENT_ID, c->client_id,
+                                (uint16_t)strlen(c->client_id));
+    if (cfg->max_topic_alias)
+        pr[n++] = mqtt_prop_num(MQTT_PROP_TOPIC_ALIAS_MAX,
+                                cfg->max_topic_alias);
+    pr[n++] = mqtt_prop_num(MQTT_PROP_SHARED_SUB_AVAILABLE, 0);
+    if (c->server_keepalive)
+        pr[n++] = mqtt_prop_num(MQTT_PROP_SERVER_KEEP_ALIVE, c->keepalive);
+    return mqtt_write_connack5(out, cap, present, 0, pr, n);
+}
+
 void fe_on_reply(uint32_t w, const rep_rec_t *r)
 {
     if (r->type == REP_SYNC) {
         fe_recover_synced(w);
+        return;
+    }
+    if (r->type == REP_WILL) {
+        /* A delayed will whose time came (fo_expire_sessions()); its
+         * reference becomes the posts'. */
+        if (fe->n_fo > 1)
+            arena_ref_add(&fe->shm->arena, r->h, fe->n_fo - 1);
+        fe_post_will(r->slot, r->h, r->rc, r->session_present != 0);
         return;
     }
     if (fe->syncing) {
@@ -162,13 +289,15 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
         s->connected_at = (uint64_t)fe->now;
         s->keepalive = c->keepalive;
         snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
-        uint8_t out[4];
-        fe_out_bytes(c, out,
-                     mqtt_write_connack(out, r->session_present != 0,
-                                        MQTT_RC_ACCEPTED));
+        uint8_t out[512];
+        size_t n = c->level == MQTT_V5
+                       ? connack5(c, out, sizeof(out), r->session_present)
+                       : mqtt_write_connack(out, r->session_present != 0,
+                                            MQTT_RC_ACCEPTED);
+        fe_out_bytes(c, out, n);
         log_notice("New client connected from %s as %s (p%d, c%d, k%u, "
                    "fe %u%s%s%s).",
-                   c->peer, c->client_id, c->level == MQTT_V31 ? 1 : 2,
+                   c->peer, c->client_id, c->level == MQTT_V31 ? 1 : c->level == MQTT_V5 ? 5 : 2,
                    c->clean ? 1 : 0, c->keepalive, fe->idx,
                    c->username ? ", u'" : "",
                    c->username ? c->username : "",

@@ -9,11 +9,55 @@
 #include "crashpoint.h"
 #include "fe.h"
 #include "log.h"
+#include "mem.h"
 
-static int send_ack(fe_conn_t *c, uint8_t type, uint16_t pid)
+/* Queues an acknowledgement; MQTT 5 gets reason code rc (3.1.1 has
+ * none).  The caller checked the room (1 iovec, 5 bytes). */
+static int send_ack(fe_conn_t *c, uint8_t type, uint16_t pid, uint8_t rc)
 {
-    uint8_t out[4];
-    return fe_out_bytes(c, out, mqtt_write_ack(out, type, pid));
+    uint8_t out[5];
+    return fe_out_bytes(c, out,
+                        c->level == MQTT_V5
+                            ? mqtt_write_ack_rc(out, type, pid, rc)
+                            : mqtt_write_ack(out, type, pid));
+}
+
+/* Resolves an MQTT 5 Topic Alias of PUBLISH p: sets the alias to the
+ * topic, or the empty topic to the alias's.  Returns 0, or -1 when c was
+ * closed (alias 0 is refused by the parser already). */
+static int topic_alias(fe_conn_t *c, mqtt_publish_t *p)
+{
+    uint16_t alias = p->props.topic_alias;
+    if (!(p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS))) {
+        if (p->topic.len == 0)
+            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                                 "PUBLISH with an empty topic and no "
+                                 "Topic Alias");
+        return 0;
+    }
+    if (alias > fe->cfg->max_topic_alias)
+        return fe_disconnect(c, MQTT5_RC_TOPIC_ALIAS_INVALID,
+                             "Topic Alias above max_topic_alias");
+    if (c->alias == NULL) {
+        c->n_alias = fe->cfg->max_topic_alias;
+        c->alias = mem_calloc((size_t)c->n_alias + 1, sizeof(c->alias[0]));
+    }
+    fe_alias_t *e = &c->alias[alias];
+    if (p->topic.len == 0) {
+        if (e->topic == NULL)
+            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                                 "PUBLISH with a Topic Alias never set");
+        p->topic.p = (const uint8_t *)e->topic;
+        p->topic.len = e->len;
+        return 0;
+    }
+    if (e->len != p->topic.len || e->topic == NULL ||
+        memcmp(e->topic, p->topic.p, p->topic.len) != 0) {
+        mem_free(e->topic);
+        e->topic = mem_strndup((const char *)p->topic.p, p->topic.len);
+        e->len = p->topic.len;
+    }
+    return 0;
 }
 
 static bool qos2_test(fe_conn_t *c, uint16_t pid)
@@ -39,51 +83,85 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     mqtt_publish_t p;
     const char *why = NULL;
-    if (mqtt_parse_publish(fh->flags, b, fh->remaining, &p, &why) < 0) {
+    if (mqtt_parse_publish(c->level, fh->flags, b, fh->remaining, &p, &why) <
+        0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "bad PUBLISH: %s", why);
-        fe_close(c, false, msg);
-        return -1;
+        return fe_disconnect(c, p.reason, msg);
     }
-    if (p.retain && !fe->cfg->retain_available) {
-        fe_close(c, false, "retained PUBLISH while retain_available is "
-                           "false");
+    if (p.retain && !fe->cfg->retain_available)
+        return fe_disconnect(c, MQTT5_RC_RETAIN_NOT_SUPPORTED,
+                             "retained PUBLISH while retain_available is "
+                             "false");
+    if (p.qos > fe->cfg->max_qos)
+        return fe_disconnect(c, MQTT5_RC_QOS_NOT_SUPPORTED,
+                             "PUBLISH QoS above max_qos");
+    if (c->level == MQTT_V5 && topic_alias(c, &p) < 0)
         return -1;
-    }
     /* Room for the acknowledgement first: a client that does not read
      * stops being read. */
-    if (!fe_out_room(c, 1, 4)) {
+    if (!fe_out_room(c, 1, 5)) {
         fe_pause(c);
         return 1;
     }
+    uint8_t rc = MQTT5_RC_SUCCESS;
     if (fe->cfg->message_size_limit &&
         p.payload_len > fe->cfg->message_size_limit) {
         log_notice("Client %s sent a %zu-byte payload over "
                    "message_size_limit; dropped.",
                    c->client_id, p.payload_len);
         fe->proc->drops_size++;
+        rc = MQTT5_RC_QUOTA_EXCEEDED;
+        goto ack;
+    }
+    if (p.props.payload_format == 1 &&
+        !mqtt_utf8_valid(p.payload, p.payload_len)) {
+        /* Checked, as Payload Format Indicator 1 allows (3.3.2.3.2). */
+        if (p.qos == 0)
+            return fe_disconnect(c, MQTT5_RC_PAYLOAD_FORMAT_INVALID,
+                                 "payload is not UTF-8 (Payload Format "
+                                 "Indicator 1)");
+        log_notice("Client %s: PUBLISH on %.*s with Payload Format "
+                   "Indicator 1 and a payload that is not UTF-8; dropped.",
+                   c->client_id, (int)p.topic.len, (const char *)p.topic.p);
+        rc = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
         goto ack;
     }
     if (p.qos == 2 && qos2_test(c, p.pid))
         goto ack; /* already forwarded, waiting for PUBREL */
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    if (p.qos == 2 && c->level == MQTT_V5 &&
+        s->n_qos2 >= fe->cfg->max_inflight_messages)
+        return fe_disconnect(c, MQTT5_RC_RECEIVE_MAX_EXCEEDED,
+                             "more QoS 2 PUBLISHes in flight than the "
+                             "Receive Maximum");
     if (!fe_post_room_all()) {
         fe_pause(c);
         return 1;
     }
+    /* Copied once: the forwarded properties (without the per-hop ones)
+     * go in front of topic and payload (records.h). */
+    size_t span_len = c->level == MQTT_V5
+                          ? mqtt_prop_filter_size(&p.props,
+                                                  MQTT_PROP_PUBLISH_PER_HOP)
+                          : 0;
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
-                            2 + (size_t)p.topic.len + p.payload_len, &d);
+                            msg_size(span_len, p.topic.len, p.payload_len),
+                            &d);
     if (h == 0) {
         fe_pause(c); /* arena full: back-pressure, retry shortly */
         return 1;
     }
-    uint8_t *m = d;
-    m[0] = (uint8_t)(p.topic.len >> 8);
-    m[1] = (uint8_t)p.topic.len;
-    memcpy(m + 2, p.topic.p, p.topic.len);
+    uint32_t expiry = p.props.message_expiry;
+    uint8_t *sp = msg_init(d, expiry ? (uint32_t)fe->now + expiry : 0,
+                           expiry, 0, (uint32_t)span_len, p.topic.p,
+                           p.topic.len);
+    if (span_len)
+        mqtt_prop_filter(&p.props, MQTT_PROP_PUBLISH_PER_HOP, sp, span_len,
+                         &span_len);
     if (p.payload_len)
-        memcpy(m + 2 + p.topic.len, p.payload, p.payload_len);
-    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+        memcpy(sp + span_len + 2 + p.topic.len, p.payload, p.payload_len);
     if (p.qos == 2) {
         /* Posting and remembering the id are two steps: the slot says
          * which message is being posted, so a frontend killed in between
@@ -105,25 +183,29 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
 ack:
     if (p.qos == 1)
-        send_ack(c, MQTT_PUBACK, p.pid);
+        send_ack(c, MQTT_PUBACK, p.pid, rc);
     else if (p.qos == 2)
-        send_ack(c, MQTT_PUBREC, p.pid);
+        send_ack(c, MQTT_PUBREC, p.pid, rc);
     return 0;
 }
 
 int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     uint16_t pid;
+    uint8_t rc;
     const char *why = NULL;
-    if (mqtt_parse_ack(fh->type, fh->flags, b, fh->remaining, &pid, &why) <
-        0) {
+    int r = mqtt_parse_ack(c->level, fh->type, fh->flags, b, fh->remaining,
+                           &pid, &rc, &why);
+    if (r < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "bad acknowledgement: %s", why);
-        fe_close(c, false, msg);
-        return -1;
+        return fe_disconnect(c, r == MQTT_E_MALFORMED
+                                    ? MQTT5_RC_MALFORMED
+                                    : MQTT5_RC_PROTOCOL_ERROR,
+                             msg);
     }
     if ((fh->type == MQTT_PUBREC || fh->type == MQTT_PUBREL) &&
-        !fe_out_room(c, 1, 4)) {
+        !fe_out_room(c, 1, 5)) {
         fe_pause(c);
         return 1;
     }
@@ -139,6 +221,13 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         break;
     case MQTT_PUBREC:
         e = sess_inf_find(fe->shm, c->slot, pid);
+        if (rc >= 0x80) {
+            /* MQTT 5: the client refused it; the exchange ends here, the
+             * packet id is free again (4.3.3). */
+            if (e && e->qos == 2 && e->state == INF_SENT)
+                sess_inf_done(fe->shm, c->slot, e);
+            break;
+        }
         if (e && e->qos == 2 && e->state == INF_SENT) {
             /* The message itself is no longer needed, only the id.  The
              * entry lets go of it before the release (crash order). */
@@ -148,17 +237,21 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
             ARENA_CRASH_ORDER();
             arena_release(&fe->shm->arena, h);
         }
-        send_ack(c, MQTT_PUBREL, pid);
+        send_ack(c, MQTT_PUBREL, pid,
+                 e ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND);
         break;
     case MQTT_PUBCOMP:
         e = sess_inf_find(fe->shm, c->slot, pid);
         if (e && e->qos == 2)
             sess_inf_done(fe->shm, c->slot, e);
         break;
-    case MQTT_PUBREL:
+    case MQTT_PUBREL: {
+        bool known = qos2_test(c, pid);
         qos2_set(c, pid, false);
-        send_ack(c, MQTT_PUBCOMP, pid);
+        send_ack(c, MQTT_PUBCOMP, pid,
+                 known ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND);
         return 0;
+    }
     }
     /* A freed inflight entry may unblock the output ring. */
     if (c->inflight_blocked)

@@ -10,38 +10,70 @@
 #include "log.h"
 #include "topic.h"
 
+/* Writes the fixed header and packet id of a SUBACK or UNSUBACK of
+ * ack_len bytes whose last n bytes are the reason codes (already in
+ * place), with an empty property block for MQTT 5. */
+static void ack_header(uint8_t *o, uint8_t type, uint16_t pid,
+                       size_t ack_len, size_t n, bool v5)
+{
+    size_t body = ack_len - 1 - mqtt_varint_size((uint32_t)(ack_len - 1));
+    (void)n;
+    o[0] = (uint8_t)(type << 4);
+    size_t v = mqtt_varint_encode(o + 1, (uint32_t)body);
+    o[1 + v] = (uint8_t)(pid >> 8);
+    o[2 + v] = (uint8_t)pid;
+    if (v5)
+        o[3 + v] = 0; /* Property Length */
+}
+
+/* Bytes of a SUBACK/UNSUBACK with n codes. */
+static size_t ack_size(size_t n, bool v5)
+{
+    size_t body = 2 + (v5 ? 1 : 0) + n;
+    return 1 + mqtt_varint_size((uint32_t)body) + body;
+}
+
 int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     bool sub = fh->type == MQTT_SUBSCRIBE;
+    bool v5 = c->level == MQTT_V5;
     uint16_t pid;
+    mqtt_props_t pr;
     mqtt_iter_t it;
     const char *why = NULL;
-    int r = sub ? mqtt_parse_subscribe(fh->flags, b, fh->remaining, &pid,
-                                       &it, &why)
-                : mqtt_parse_unsubscribe(fh->flags, b, fh->remaining, &pid,
-                                         &it, &why);
+    int r = sub ? mqtt_parse_subscribe(c->level, fh->flags, b, fh->remaining,
+                                       &pid, &pr, &it, &why)
+                : mqtt_parse_unsubscribe(c->level, fh->flags, b,
+                                         fh->remaining, &pid, &pr, &it,
+                                         &why);
     if (r < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "bad %s: %s",
                  sub ? "SUBSCRIBE" : "UNSUBSCRIBE", why);
-        fe_close(c, false, msg);
-        return -1;
+        return fe_disconnect(c, r == MQTT_E_MALFORMED
+                                    ? MQTT5_RC_MALFORMED
+                                    : MQTT5_RC_PROTOCOL_ERROR,
+                             msg);
     }
     uint32_t owner = shm_slot_owner(fe->shm, c->slot);
     if (c->pending_acks >= FE_MAX_PENDING_ACKS || !fe_post_room(owner)) {
         fe_pause(c);
         return 1;
     }
+    uint32_t sub_id = pr.sub_id; /* 0 when absent (0 is refused) */
     /* Count entries and bytes for the blob. */
     mqtt_iter_t walk = it;
     mqtt_str_t f;
-    uint8_t qos;
+    uint8_t opts;
     size_t n = 0, fbytes = 0;
-    while (mqtt_iter_next(&walk, &f, &qos)) {
+    while (mqtt_iter_next(&walk, &f, &opts)) {
         n++;
         fbytes += SUBB_ENT_HDR + f.len;
     }
-    size_t ack_len = sub ? mqtt_suback_size(n) : 4;
+    /* SUBACK always carries a code per filter; UNSUBACK only for MQTT 5
+     * (the worker sets 0x11 where nothing was subscribed). */
+    size_t n_codes = sub || v5 ? n : 0;
+    size_t ack_len = ack_size(n_codes, v5);
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
                             12 + ack_len + fbytes, &d);
@@ -51,46 +83,51 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     uint8_t *blob = d;
     rec_wr32(blob, (uint32_t)ack_len);
-    uint8_t *codes = sub ? blob + 4 + (ack_len - n) : NULL; /* SUBACK codes */
+    uint8_t *codes = blob + 4 + (ack_len - n_codes);
     uint8_t *ents = blob + 12 + ack_len;
     uint32_t kept = 0;
     size_t i = 0;
     walk = it;
-    while (mqtt_iter_next(&walk, &f, &qos)) {
-        bool ok = topic_filter_valid((const char *)f.p, f.len);
-        if (sub) {
-            codes[i] = ok ? qos : MQTT_SUBACK_FAILURE;
-            if (log_types() & LOG_T_SUBSCRIBE)
-                log_msg(LOG_T_SUBSCRIBE, "%s %u %.*s", c->client_id,
-                        ok ? qos : 0x80, (int)f.len, (const char *)f.p);
-        } else if (log_types() & LOG_T_UNSUBSCRIBE) {
+    while (mqtt_iter_next(&walk, &f, &opts)) {
+        uint8_t code;
+        bool shared = f.len >= 7 && memcmp(f.p, "$share/", 7) == 0;
+        uint8_t qos = opts & MQTT_SUBOPT_QOS_MASK;
+        if (qos > fe->cfg->max_qos)
+            qos = fe->cfg->max_qos;
+        if (!topic_filter_valid((const char *)f.p, f.len))
+            code = v5 ? MQTT5_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
+        else if (shared)
+            /* Not yet: refused rather than taken as a plain filter. */
+            code = v5 ? MQTT5_RC_SHARED_SUB_NOT_SUPPORTED
+                      : MQTT_SUBACK_FAILURE;
+        else
+            code = sub ? qos : MQTT5_RC_SUCCESS;
+        if (n_codes)
+            codes[i] = code;
+        if (sub && (log_types() & LOG_T_SUBSCRIBE))
+            log_msg(LOG_T_SUBSCRIBE, "%s %u %.*s", c->client_id, code,
+                    (int)f.len, (const char *)f.p);
+        else if (!sub && (log_types() & LOG_T_UNSUBSCRIBE))
             log_msg(LOG_T_UNSUBSCRIBE, "%s %.*s", c->client_id, (int)f.len,
                     (const char *)f.p);
-        }
         i++;
-        if (!ok)
+        if (code >= 0x80)
             continue;
-        ents[0] = qos;
-        rec_wr32(ents + 1, (uint32_t)(i - 1)); /* index of its SUBACK code */
-        ents[5] = (uint8_t)(f.len >> 8);
-        ents[6] = (uint8_t)f.len;
+        ents[0] = sub ? (uint8_t)(qos | (opts & (uint8_t)~MQTT_SUBOPT_QOS_MASK))
+                      : 0;
+        rec_wr32(ents + 1, (uint32_t)(i - 1)); /* index of its code */
+        rec_wr32(ents + 5, sub ? sub_id : 0);
+        ents[9] = (uint8_t)(f.len >> 8);
+        ents[10] = (uint8_t)f.len;
         memcpy(ents + SUBB_ENT_HDR, f.p, f.len);
         ents += SUBB_ENT_HDR + f.len;
         kept++;
     }
-    if (sub) {
-        /* The codes are already in place after the header: write the
-         * header around them (mqtt_write_suback would copy them onto
-         * themselves). */
-        uint8_t *o = blob + 4;
-        o[0] = MQTT_SUBACK << 4;
-        size_t v = mqtt_varint_encode(o + 1, (uint32_t)(n + 2));
-        o[1 + v] = (uint8_t)(pid >> 8);
-        o[2 + v] = (uint8_t)pid;
-    } else {
-        mqtt_write_ack(blob + 4, MQTT_UNSUBACK, pid);
-    }
-    rec_wr32(blob + 4 + ack_len, sub ? (uint32_t)n : 0);
+    /* The codes are already in place after the header: write the header
+     * around them. */
+    ack_header(blob + 4, sub ? MQTT_SUBACK : MQTT_UNSUBACK, pid, ack_len,
+               n_codes, v5);
+    rec_wr32(blob + 4 + ack_len, (uint32_t)n_codes);
     rec_wr32(blob + 8 + ack_len, kept);
     ing_rec_t rec = {.type = sub ? ING_SUBSCRIBE : ING_UNSUBSCRIBE,
                      .slot = c->slot,

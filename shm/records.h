@@ -13,11 +13,14 @@
 /* ---- ingest records (32 bytes) ---- */
 enum {
     ING_PUBLISH = 1,    /* h1 message; qos, flags ING_F_RETAIN; slot =
-                           publisher's slot */
-    ING_CONNECT = 2,    /* h1 client-id blob [u16 len][id]; h2 will message
-                           or 0; qos = will QoS, flags ING_F_*; a = cookie;
-                           b = level | keepalive << 8 */
-    ING_DETACH = 3,     /* slot, a = connection generation, flags ING_F_* */
+                           publisher's slot (UINT32_MAX: none) */
+    ING_CONNECT = 2,    /* h1 client-id blob [u16 len][id]; h2 will
+                           message or 0; qos = will QoS, flags ING_F_*;
+                           a = cookie; b = level | keepalive << 8; slot =
+                           MQTT 5 session expiry (CONN_EXPIRY_NEVER:
+                           never) */
+    ING_DETACH = 3,     /* slot, a = connection generation, flags ING_F_*;
+                           b = new session expiry with ING_F_EXPIRY */
     ING_SUBSCRIBE = 4,  /* slot, a = connection generation, h1 sub blob */
     ING_UNSUBSCRIBE = 5, /* slot, a = connection generation, h1 sub blob */
     ING_SYNC = 6        /* barrier: answered with REP_SYNC once every
@@ -25,11 +28,17 @@ enum {
 };
 
 #define ING_F_RETAIN 0x01      /* PUBLISH, will */
-#define ING_F_CLEAN 0x02       /* CONNECT: clean session */
+#define ING_F_CLEAN 0x02       /* CONNECT: clean session / Clean Start */
 #define ING_F_WILL_RETAIN 0x04 /* CONNECT */
 #define ING_F_CLEAN_CLOSE 0x08 /* DETACH: DISCONNECT received */
 #define ING_F_DISCARD 0x10     /* DETACH: free the session even when it is
                                   persistent (admin kick, issue 6) */
+#define ING_F_EXPIRY 0x20      /* DETACH: b is the session's new expiry
+                                  (MQTT 5 DISCONNECT) */
+#define ING_F_WILL_DELAY 0x40  /* DETACH: the will was not published: it
+                                  has a Will Delay Interval (MQTT 5) */
+
+#define CONN_EXPIRY_NEVER 0xffffffffu
 
 typedef struct ing_rec {
     uint8_t type;
@@ -47,12 +56,16 @@ typedef struct ing_rec {
  * Subscription blob (SUBSCRIBE and UNSUBSCRIBE), built by the frontend,
  * all integers big-endian:
  *   [u32 ack_len][ack bytes: the SUBACK or UNSUBACK to send]
- *   [u32 n_codes: SUBACK return codes, the last n_codes ack bytes]
- *   [u32 n] then n entries [u8 qos][u32 code][u16 len][filter bytes]
- * Entries are only the filters to apply (valid ones); qos is the granted
- * QoS (unused for UNSUBSCRIBE); code is the index of the entry's return
- * code, which the worker sets to 0x80 when it cannot store the
- * subscription.  The worker checks every length before it trusts one.
+ *   [u32 n_codes: return codes, the last n_codes ack bytes]
+ *   [u32 n] then n entries
+ *   [u8 opts][u32 code][u32 sub_id][u16 len][filter bytes]
+ * Entries are only the filters to apply (valid ones); opts is the granted
+ * QoS or'ed with the MQTT 5 subscription options (MQTT_SUBOPT_*; unused
+ * for UNSUBSCRIBE); sub_id the Subscription Identifier (0: none); code is
+ * the index of the entry's return code, which the worker sets to 0x80
+ * when it cannot store the subscription, or, for an MQTT 5 UNSUBSCRIBE,
+ * to 0x11 when there was no such subscription.  The worker checks every
+ * length before it trusts one.
  */
 static inline uint32_t rec_rd32(const uint8_t *p)
 {
@@ -68,7 +81,9 @@ static inline void rec_wr32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-#define SUBB_ENT_HDR 7 /* qos, code, len */
+#define SUBB_ENT_HDR 11 /* opts, code, sub_id, len */
+#define SUBB_OPT_NEW 0x80 /* set by the worker in opts: the subscription
+                             did not exist (Retain Handling 1) */
 
 typedef struct sub_blob {
     uint32_t ack_len;
@@ -80,8 +95,9 @@ typedef struct sub_blob {
 } sub_blob_t;
 
 typedef struct sub_ent {
-    uint8_t qos;
+    uint8_t opts;
     uint32_t code;
+    uint32_t sub_id;
     uint16_t len;
     const char *filter;
 } sub_ent_t;
@@ -107,7 +123,7 @@ static inline int sub_blob_open(uint8_t *b, uint32_t blen, sub_blob_t *sb)
         if ((size_t)(sb->end - p) < SUBB_ENT_HDR)
             return -1;
         uint32_t code = rec_rd32(p + 1);
-        size_t len = (size_t)(p[5] << 8 | p[6]);
+        size_t len = (size_t)(p[9] << 8 | p[10]);
         if ((size_t)(sb->end - p) - SUBB_ENT_HDR < len ||
             (sb->n_codes && code >= sb->n_codes))
             return -1;
@@ -121,9 +137,10 @@ static inline int sub_blob_open(uint8_t *b, uint32_t blen, sub_blob_t *sb)
 static inline void sub_blob_next(const uint8_t **p, sub_ent_t *e)
 {
     const uint8_t *q = *p;
-    e->qos = q[0];
+    e->opts = q[0];
     e->code = rec_rd32(q + 1);
-    e->len = (uint16_t)(q[5] << 8 | q[6]);
+    e->sub_id = rec_rd32(q + 5);
+    e->len = (uint16_t)(q[9] << 8 | q[10]);
     e->filter = (const char *)q + SUBB_ENT_HDR;
     *p = q + SUBB_ENT_HDR + e->len;
 }
@@ -132,7 +149,10 @@ static inline void sub_blob_next(const uint8_t **p, sub_ent_t *e)
 enum {
     REP_CONNECT_OK = 1,  /* slot, conn_gen, session_present */
     REP_CONNECT_FAIL = 2, /* rc: CONNACK code, or 0xff: superseded */
-    REP_SYNC = 3          /* answers ING_SYNC */
+    REP_SYNC = 3,         /* answers ING_SYNC */
+    REP_WILL = 4          /* publish the delayed will h of slot (the
+                             record holds a reference); rc = its QoS,
+                             session_present = its retain flag */
 };
 
 typedef struct rep_rec {
@@ -143,12 +163,17 @@ typedef struct rep_rec {
     uint32_t cookie;
     uint32_t slot;
     uint32_t conn_gen;
-    uint64_t pad2[2];
+    arena_h h;
+    uint64_t pad2;
 } rep_rec_t;
 
 /* ---- output records (16 bytes): a slot's data ring, deliveries only ---- */
 enum {
-    OUT_DELIVER = 1 /* h message, qos, flags OUT_F_RETAIN */
+    OUT_DELIVER = 1, /* h message, qos, flags OUT_F_RETAIN, aux: the
+                        Subscription Identifier (0: none) */
+    OUT_SUBID = 2    /* h 0, aux: one more Subscription Identifier of the
+                        OUT_DELIVER that follows (MQTT 5: a message
+                        matching several subscriptions of a client) */
 };
 
 #define OUT_F_RETAIN 0x01
@@ -183,17 +208,103 @@ typedef struct ctl_rec {
     uint8_t pad[15];
 } ctl_rec_t;
 
-/* Message layout in the arena: [u16 topic_len][topic][payload]. */
-static inline uint16_t msg_topic_len(const uint8_t *m)
+/*
+ * Message layout in the arena (a PUBLISH or a will, copied once):
+ *   [u32 expiry_at][u32 expiry][u32 will_delay][u32 span_len][span]
+ *   [u16 topic_len][topic][payload]
+ * in host byte order for the four header words.  expiry is the Message
+ * Expiry Interval in seconds (0: none); expiry_at the unix time it ends
+ * (set when the message is published: a will gets it when it is sent);
+ * will_delay the Will Delay Interval of a will (else 0).
+ * span is the MQTT 5 properties forwarded unchanged, already encoded
+ * (mqtt_prop_filter(): User Properties, Content Type, Response Topic,
+ * Correlation Data, Payload Format Indicator).  Topic and payload end the
+ * block so that [u16 topic_len][topic][payload] is the wire form of a
+ * 3.1.1 QoS 0 PUBLISH body, sent with one iovec.
+ */
+#define MSG_HDR 16
+
+typedef struct msg_view {
+    uint32_t expiry_at;
+    uint32_t expiry;
+    uint32_t will_delay;
+    const uint8_t *span;
+    uint32_t span_len;
+    const uint8_t *tw;      /* [u16 topic_len][topic][payload] */
+    uint16_t tlen;
+    const char *topic;
+    const uint8_t *payload;
+    uint32_t plen;
+} msg_view_t;
+
+/* Opens message m of len bytes.  Returns 0, or -1 when the lengths do not
+ * fit (a corrupt or stale block: never trust it). */
+static inline int msg_open(const uint8_t *m, uint32_t len, msg_view_t *v)
 {
-    return (uint16_t)(m[0] << 8 | m[1]);
+    if (len < MSG_HDR + 2)
+        return -1;
+    uint32_t w[4];
+    __builtin_memcpy(w, m, sizeof(w));
+    if (w[3] > len - MSG_HDR - 2)
+        return -1;
+    const uint8_t *t = m + MSG_HDR + w[3];
+    uint16_t tlen = (uint16_t)(t[0] << 8 | t[1]);
+    if ((uint32_t)tlen > len - MSG_HDR - 2 - w[3])
+        return -1;
+    v->expiry_at = w[0];
+    v->expiry = w[1];
+    v->will_delay = w[2];
+    v->span = m + MSG_HDR;
+    v->span_len = w[3];
+    v->tw = t;
+    v->tlen = tlen;
+    v->topic = (const char *)t + 2;
+    v->payload = t + 2 + tlen;
+    v->plen = len - MSG_HDR - 2 - w[3] - tlen;
+    return 0;
+}
+
+/* Writes the header of a message with a span of span_len bytes and topic
+ * t; returns where the span goes (the caller copies span and payload:
+ * the payload goes at the returned pointer + span_len + 2 + tlen). */
+static inline uint8_t *msg_init(uint8_t *m, uint32_t expiry_at,
+                                uint32_t expiry, uint32_t will_delay,
+                                uint32_t span_len, const void *t,
+                                uint16_t tlen)
+{
+    uint32_t w[4] = {expiry_at, expiry, will_delay, span_len};
+    __builtin_memcpy(m, w, sizeof(w));
+    uint8_t *tp = m + MSG_HDR + span_len;
+    tp[0] = (uint8_t)(tlen >> 8);
+    tp[1] = (uint8_t)tlen;
+    __builtin_memcpy(tp + 2, t, tlen);
+    return m + MSG_HDR;
+}
+
+/* Bytes of a message with that span, topic and payload. */
+static inline size_t msg_size(size_t span_len, size_t tlen, size_t plen)
+{
+    return MSG_HDR + span_len + 2 + tlen + plen;
+}
+
+/* Whether message v has expired at unix time now. */
+static inline int msg_expired(const msg_view_t *v, uint64_t now)
+{
+    return v->expiry_at != 0 && now >= v->expiry_at;
 }
 
 /* Payload bytes of message m of len bytes (what max_queued_bytes counts,
- * as in Mosquitto). */
+ * as in Mosquitto); 0 for a corrupt block. */
 static inline uint32_t msg_payload_len(const uint8_t *m, uint32_t len)
 {
-    return len - 2u - msg_topic_len(m);
+    msg_view_t v;
+    return msg_open(m, len, &v) < 0 ? 0 : v.plen;
+}
+
+/* Length of a [u16 len][bytes] blob (client ids). */
+static inline uint16_t blob_len(const uint8_t *b)
+{
+    return (uint16_t)(b[0] << 8 | b[1]);
 }
 
 #endif

@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 3
+#define SHM_LAYOUT_VERSION 4
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -58,7 +58,10 @@ typedef struct proc {
      * frontend: 1 + the highest connection id ever used.  Recovery scans
      * only below it. */
     uint32_t high_water;
-    uint8_t pad[32];
+    uint64_t drops_expired;   /* frontend: MQTT 5 Message Expiry passed */
+    uint64_t drops_too_large; /* frontend: above a client's Maximum
+                                 Packet Size */
+    uint8_t pad[16];
 } proc_t;
 
 /*
@@ -214,7 +217,8 @@ typedef struct sess_inflight {
     uint8_t pad[3];
     uint32_t ring_pos; /* data ring position the message was taken from
                           (crash recovery: see sess_repair()) */
-    uint32_t pad1;
+    uint32_t sub_id;   /* MQTT 5: its first Subscription Identifier, sent
+                          again with it on a resend (0: none) */
     arena_h h;     /* the message (holds a reference); 0 after PUBREC */
 } sess_inflight_t;
 
@@ -239,7 +243,11 @@ typedef struct sess_slot {
     uint8_t pad4[3];
     ing_rec_t pend;     /* HANDOFF: the CONNECT waiting for the old
                            connection's DETACH (type 0: none) */
-    uint8_t pad1[24];
+    uint32_t expiry;    /* seconds the session outlives its connection
+                           (CONN_EXPIRY_NEVER: forever; 0: it ends with
+                           it, then `clean` is 1) */
+    uint64_t will_at;   /* a delayed will: unix time it is due (0: none) */
+    uint8_t pad1[12];
     /* ---- written by the role holder (host frontend, or owner when
      *      detached) ---- */
     uint16_t next_pid;
@@ -270,7 +278,8 @@ typedef struct sess_slot {
 typedef struct sess_sub {
     arena_h next;
     arena_h prev;
-    uint8_t qos;
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier, 0: none */
+    uint8_t opts;    /* granted QoS | MQTT_SUBOPT_* */
     uint8_t pad;
     uint16_t len;
     char filter[];

@@ -541,18 +541,25 @@ static cJSON *ret_get_done(adm_job_t *j, adm_err_t *err)
                     "no retained message on topic '%.200s'", j->text);
         return NULL;
     }
-    /* The reply is the message: [u16 topic length][topic][payload]. */
+    /* The reply is the message (records.h), its payload perhaps cut. */
     const uint8_t *m = op->reply;
-    if (op->rc != MBOX_OK || m == NULL || op->reply_len < 2 ||
-        2u + msg_topic_len(m) > op->reply_len ||
+    uint32_t span = 0, tlen = 0;
+    if (m != NULL && op->reply_len >= MSG_HDR + 2) {
+        memcpy(&span, m + MSG_HDR - 4, 4);
+        if (span <= op->reply_len - MSG_HDR - 2)
+            tlen = blob_len(m + MSG_HDR + span);
+    }
+    if (op->rc != MBOX_OK || m == NULL || op->reply_len < MSG_HDR + 2 ||
+        span > op->reply_len - MSG_HDR - 2 ||
+        tlen > op->reply_len - MSG_HDR - 2 - span ||
         op->reply_full < op->reply_len) {
         adm_err_set(err, ADM_E_INTERNAL, "worker 0 gave no usable answer");
         return NULL;
     }
-    uint32_t tlen = msg_topic_len(m);
-    const uint8_t *payload = m + 2 + tlen;
-    uint32_t shown = op->reply_len - 2 - tlen;
-    uint32_t size = op->reply_full - 2 - tlen;
+    uint32_t head = MSG_HDR + span + 2 + tlen;
+    const uint8_t *payload = m + head;
+    uint32_t shown = op->reply_len - head;
+    uint32_t size = op->reply_full - head;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "topic", j->text);
     cJSON_AddNumberToObject(o, "qos", op->aux > 2 ? 2 : op->aux);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "mqtt.h"
 #include "sup_admin_req.h"
 #include "sup_admin_shm.h"
 
@@ -236,12 +237,12 @@ uint32_t sup_shm_subs_walk(const shm_t *shm, const sup_slot_t *v,
             break;
         sess_sub_t hdr;
         memcpy(&hdr, buf, offsetof(sess_sub_t, filter));
-        if (hdr.len == 0 || hdr.qos > 2 ||
+        if (hdr.len == 0 || (hdr.opts & MQTT_SUBOPT_QOS_MASK) > 2 ||
             offsetof(sess_sub_t, filter) + hdr.len > (size_t)got)
             break;
         n++;
         if (fn(arg, (const char *)buf + offsetof(sess_sub_t, filter),
-               hdr.len, hdr.qos))
+               hdr.len, hdr.opts & MQTT_SUBOPT_QOS_MASK))
             break;
         h = hdr.next;
     }

@@ -905,7 +905,6 @@ test_ignored_keys(void **state)
         "memory_limit 0",
         "check_retain_source true",
         "auto_id_prefix auto-",
-        "max_topic_alias 10",
         "max_topic_alias_broker 10",
         "websockets_log_level 0",
     };
@@ -959,7 +958,12 @@ test_fixed_keys(void **state)
     bad(&c, "queue_qos0_messages true");
     bad(&c, "upgrade_outgoing_qos true");
     bad(&c, "use_username_as_clientid true");
-    bad(&c, "max_qos 1");
+    ok(&c, "max_qos 1");
+    assert_int_equal(c.max_qos, 1);
+    bad(&c, "max_qos 3");
+    ok(&c, "max_topic_alias 0");
+    assert_int_equal(c.max_topic_alias, 0);
+    bad(&c, "max_topic_alias 65536");
     bad(&c, "max_connections 1000");
     bad(&c, "max_connections");
     bad(&c, "allow_zero_length_clientid yes");

@@ -13,64 +13,9 @@
 #include <string.h>
 
 #include "mqtt.h"
+#include "test_buf.h"
 
 /* ---- helpers ---- */
-
-typedef struct buf {
-    uint8_t b[1024];
-    size_t n;
-} buf_t;
-
-static void
-put_u8(buf_t *b, uint8_t v)
-{
-    assert_true(b->n < sizeof(b->b));
-    b->b[b->n++] = v;
-}
-
-static void
-put_u16(buf_t *b, uint16_t v)
-{
-    put_u8(b, (uint8_t) (v >> 8));
-    put_u8(b, (uint8_t) (v & 0xff));
-}
-
-static void
-put_bytes(buf_t *b, const void *p, size_t n)
-{
-    assert_true(b->n + n <= sizeof(b->b));
-    memcpy(b->b + b->n, p, n);
-    b->n += n;
-}
-
-/* A length-prefixed string of n raw bytes. */
-static void
-put_lstr(buf_t *b, const void *p, size_t n)
-{
-    put_u16(b, (uint16_t) n);
-    put_bytes(b, p, n);
-}
-
-static void
-put_str(buf_t *b, const char *s)
-{
-    put_lstr(b, s, strlen(s));
-}
-
-/*
- * Error contract: an error (not MQTT_AGAIN) sets *why to a non-empty
- * string.  Returns rc so calls nest in assert_int_equal; why is passed by
- * address so it is read after the parser ran.
- */
-static int
-check_why(int rc, const char *const *why)
-{
-    if (rc < MQTT_AGAIN) {
-        assert_non_null(*why);
-        assert_true(strlen(*why) > 0);
-    }
-    return rc;
-}
 
 /* CONNECT flag bits (3.1.2.3). */
 #define CF_RESERVED 0x01
@@ -145,7 +90,7 @@ publish_rc(uint8_t flags, const buf_t *b, mqtt_publish_t *p)
 {
     const char *why = NULL;
 
-    return check_why(mqtt_parse_publish(flags, b->b, b->n, p, &why), &why);
+    return check_why(mqtt_parse_publish(MQTT_V311, flags, b->b, b->n, p, &why), &why);
 }
 
 static int
@@ -156,7 +101,7 @@ subscribe_rc(uint8_t flags, const buf_t *b)
     mqtt_iter_t it;
 
     return check_why(
-        mqtt_parse_subscribe(flags, b->b, b->n, &pid, &it, &why), &why);
+        mqtt_parse_subscribe(MQTT_V311, flags, b->b, b->n, &pid, NULL, &it, &why), &why);
 }
 
 static int
@@ -167,7 +112,7 @@ unsubscribe_rc(uint8_t flags, const buf_t *b)
     mqtt_iter_t it;
 
     return check_why(
-        mqtt_parse_unsubscribe(flags, b->b, b->n, &pid, &it, &why), &why);
+        mqtt_parse_unsubscribe(MQTT_V311, flags, b->b, b->n, &pid, NULL, &it, &why), &why);
 }
 
 static void
@@ -562,7 +507,6 @@ test_connect_protocol_name_and_level(void **state)
         { "MQIsdp", 3, MQTT_OK },
         { "MQTT", 3, MQTT_E_VERSION },
         { "MQIsdp", 4, MQTT_E_VERSION },
-        { "MQTT", 5, MQTT_E_VERSION },
         { "MQIsdp", 5, MQTT_E_VERSION },
         { "MQTT", 0, MQTT_E_VERSION },
         { "MQTT", 6, MQTT_E_VERSION },
@@ -583,30 +527,6 @@ test_connect_protocol_name_and_level(void **state)
 
         assert_int_equal(spec_rc(&s), cases[i].rc);
     }
-}
-
-static void
-test_connect_v5_version_before_anything_else(void **state)
-{
-    buf_t b = { .n = 0 };
-    mqtt_connect_t c;
-
-    (void) state;
-    /* A v5 CONNECT (properties, reserved bit set): only the level counts. */
-    put_str(&b, "MQTT");
-    put_u8(&b, 5);
-    put_u8(&b, CF_CLEAN | CF_RESERVED);
-    put_u16(&b, 60);
-    put_u8(&b, 0x05);
-    put_u8(&b, 0x11);
-    assert_int_equal(connect_rc(&b, &c), MQTT_E_VERSION);
-    assert_int_equal(c.level, 5);
-
-    /* Name and level alone are enough to answer 0x01. */
-    b.n = 0;
-    put_str(&b, "MQTT");
-    put_u8(&b, 5);
-    assert_int_equal(connect_rc(&b, &c), MQTT_E_VERSION);
 }
 
 static void
@@ -1013,7 +933,7 @@ test_publish_truncated(void **state)
         mqtt_publish_t p;
         const char *why = NULL;
 
-        assert_int_equal(check_why(mqtt_parse_publish(0x02, q, len, &p,
+        assert_int_equal(check_why(mqtt_parse_publish(MQTT_V311, 0x02, q, len, &p,
                                                       &why), &why),
                          MQTT_E_MALFORMED);
         free(q);
@@ -1025,7 +945,7 @@ test_publish_truncated(void **state)
         mqtt_publish_t p;
         const char *why = NULL;
 
-        assert_int_equal(check_why(mqtt_parse_publish(0x00, q, len, &p,
+        assert_int_equal(check_why(mqtt_parse_publish(MQTT_V311, 0x00, q, len, &p,
                                                       &why), &why),
                          MQTT_E_MALFORMED);
         free(q);
@@ -1063,7 +983,7 @@ test_publish_round_trip(void **state)
         assert_int_equal(fh.type, MQTT_PUBLISH);
         assert_int_equal(fh.remaining, body);
         assert_int_equal(fh.hdr_len + fh.remaining, off);
-        assert_int_equal(mqtt_parse_publish(fh.flags, pkt + fh.hdr_len,
+        assert_int_equal(mqtt_parse_publish(MQTT_V311, fh.flags, pkt + fh.hdr_len,
                                             fh.remaining, &p, &why),
                          MQTT_OK);
         assert_int_equal(p.qos, 1);
@@ -1099,8 +1019,8 @@ test_ack_parse(void **state)
         uint16_t pid = 0;
         const char *why = NULL;
 
-        assert_int_equal(mqtt_parse_ack(ok[i].type, ok[i].flags, body, 2,
-                                        &pid, &why),
+        assert_int_equal(mqtt_parse_ack(MQTT_V311, ok[i].type, ok[i].flags, body, 2,
+                                        &pid, NULL, &why),
                          MQTT_OK);
         assert_int_equal(pid, 0xabcd);
     }
@@ -1121,41 +1041,41 @@ test_ack_errors(void **state)
         int want_rel = f == 2 ? MQTT_OK : MQTT_E_MALFORMED;
 
         why = NULL;
-        assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBACK, f, body, 2,
-                                                  &pid, &why), &why),
+        assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBACK, f, body, 2,
+                                                  &pid, NULL, &why), &why),
                          want);
         why = NULL;
-        assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBREC, f, body, 2,
-                                                  &pid, &why), &why),
+        assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBREC, f, body, 2,
+                                                  &pid, NULL, &why), &why),
                          want);
         why = NULL;
-        assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBCOMP, f, body, 2,
-                                                  &pid, &why), &why),
+        assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBCOMP, f, body, 2,
+                                                  &pid, NULL, &why), &why),
                          want);
         why = NULL;
-        assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBREL, f, body, 2,
-                                                  &pid, &why), &why),
+        assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBREL, f, body, 2,
+                                                  &pid, NULL, &why), &why),
                          want_rel);
     }
 
     why = NULL;
-    assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBACK, 0, body, 1, &pid,
+    assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBACK, 0, body, 1, &pid, NULL,
                                               &why), &why),
                      MQTT_E_MALFORMED);
     why = NULL;
-    assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBACK, 0, body, 3, &pid,
+    assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBACK, 0, body, 3, &pid, NULL,
                                               &why), &why),
                      MQTT_E_MALFORMED);
     why = NULL;
-    assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBREL, 2, body, 0, &pid,
+    assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBREL, 2, body, 0, &pid, NULL,
                                               &why), &why),
                      MQTT_E_MALFORMED);
     why = NULL;
-    assert_int_equal(check_why(mqtt_parse_ack(MQTT_PUBCOMP, 0, zero, 2, &pid,
+    assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_PUBCOMP, 0, zero, 2, &pid, NULL,
                                               &why), &why),
                      MQTT_E_PROTOCOL);
     why = NULL;
-    assert_int_equal(check_why(mqtt_parse_ack(MQTT_SUBACK, 0, body, 2, &pid,
+    assert_int_equal(check_why(mqtt_parse_ack(MQTT_V311, MQTT_SUBACK, 0, body, 2, &pid, NULL,
                                               &why), &why),
                      MQTT_E_PROTOCOL);
 }
@@ -1184,8 +1104,8 @@ test_ack_round_trip(void **state)
 
         assert_int_equal(mqtt_fixed_header(out, 4, &fh, &why), MQTT_OK);
         assert_int_equal(fh.type, types[i]);
-        assert_int_equal(mqtt_parse_ack(fh.type, fh.flags, out + fh.hdr_len,
-                                        fh.remaining, &pid, &why),
+        assert_int_equal(mqtt_parse_ack(MQTT_V311, fh.type, fh.flags, out + fh.hdr_len,
+                                        fh.remaining, &pid, NULL, &why),
                          MQTT_OK);
         assert_int_equal(pid, 0x0102);
     }
@@ -1226,8 +1146,8 @@ test_subscribe_parse_and_iterate(void **state)
                      MQTT_OK);
     assert_int_equal(fh.type, MQTT_SUBSCRIBE);
     assert_int_equal(fh.hdr_len + fh.remaining, sizeof(pkt));
-    assert_int_equal(mqtt_parse_subscribe(fh.flags, pkt + fh.hdr_len,
-                                          fh.remaining, &pid, &it, &why),
+    assert_int_equal(mqtt_parse_subscribe(MQTT_V311, fh.flags, pkt + fh.hdr_len,
+                                          fh.remaining, &pid, NULL, &it, &why),
                      MQTT_OK);
     assert_int_equal(pid, 42);
     for (i = 0; i < 3; i++) {
@@ -1254,7 +1174,7 @@ test_subscribe_filter_syntax_not_checked(void **state)
     put_u16(&b, 1);
     put_str(&b, "a#b/+x");
     put_u8(&b, 1);
-    assert_int_equal(mqtt_parse_subscribe(2, b.b, b.n, &pid, &it, &why),
+    assert_int_equal(mqtt_parse_subscribe(MQTT_V311, 2, b.b, b.n, &pid, NULL, &it, &why),
                      MQTT_OK);
     assert_true(mqtt_iter_next(&it, &f, &qos));
     assert_str(f, "a#b/+x");
@@ -1369,7 +1289,7 @@ test_subscribe_truncated(void **state)
         uint16_t pid;
         mqtt_iter_t it;
         const char *why = NULL;
-        int rc = check_why(mqtt_parse_subscribe(2, q, len, &pid, &it, &why),
+        int rc = check_why(mqtt_parse_subscribe(MQTT_V311, 2, q, len, &pid, NULL, &it, &why),
                            &why);
 
         /* Two bytes (just the id) is "no entries", a protocol error; a
@@ -1404,8 +1324,8 @@ test_unsubscribe_parse_and_iterate(void **state)
                      MQTT_OK);
     assert_int_equal(fh.type, MQTT_UNSUBSCRIBE);
     assert_int_equal(fh.hdr_len + fh.remaining, sizeof(pkt));
-    assert_int_equal(mqtt_parse_unsubscribe(fh.flags, pkt + fh.hdr_len,
-                                            fh.remaining, &pid, &it, &why),
+    assert_int_equal(mqtt_parse_unsubscribe(MQTT_V311, fh.flags, pkt + fh.hdr_len,
+                                            fh.remaining, &pid, NULL, &it, &why),
                      MQTT_OK);
     assert_int_equal(pid, 0x1234);
     assert_true(mqtt_iter_next(&it, &f, NULL));
@@ -1439,7 +1359,7 @@ test_unsubscribe_errors(void **state)
         uint16_t pid;
         mqtt_iter_t it;
         const char *why = NULL;
-        int rc = check_why(mqtt_parse_unsubscribe(2, q, len, &pid, &it,
+        int rc = check_why(mqtt_parse_unsubscribe(MQTT_V311, 2, q, len, &pid, NULL, &it,
                                                   &why), &why);
 
         /* Cut right after an entry is still a complete list. */
@@ -1755,7 +1675,6 @@ main(void)
         cmocka_unit_test(test_connect_trailing_bytes),
         cmocka_unit_test(test_connect_string_overruns_body),
         cmocka_unit_test(test_connect_protocol_name_and_level),
-        cmocka_unit_test(test_connect_v5_version_before_anything_else),
         cmocka_unit_test(test_connect_reserved_flag),
         cmocka_unit_test(test_connect_will_flags),
         cmocka_unit_test(test_connect_password_without_username),

@@ -13,65 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqtt.h"
 #include "mqtt_props.h"
+#include "test_buf.h"
 
 /* ---- helpers ---- */
-
-typedef struct buf {
-    uint8_t b[4096];
-    size_t n;
-} buf_t;
-
-static void
-put_u8(buf_t *b, uint8_t v)
-{
-    assert_true(b->n < sizeof(b->b));
-    b->b[b->n++] = v;
-}
-
-static void
-put_be(buf_t *b, uint32_t v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        put_u8(b, (uint8_t) (v >> (8 * (n - 1 - i))));
-    }
-}
-
-static void
-put_bytes(buf_t *b, const void *p, size_t n)
-{
-    assert_true(b->n + n <= sizeof(b->b));
-    if (n > 0) {
-        memcpy(b->b + b->n, p, n);
-    }
-    b->n += n;
-}
-
-static void
-put_lstr(buf_t *b, const void *p, size_t n)
-{
-    put_be(b, (uint32_t) n, 2);
-    put_bytes(b, p, n);
-}
-
-static void
-put_str(buf_t *b, const char *s)
-{
-    put_lstr(b, s, strlen(s));
-}
-
-static void
-put_varint(buf_t *b, uint32_t v)
-{
-    do {
-        uint8_t x = v & 0x7f;
-
-        v >>= 7;
-        put_u8(b, (uint8_t) (x | (v > 0 ? 0x80 : 0)));
-    } while (v > 0);
-}
 
 /* A block: Property Length, then the properties in p. */
 static void

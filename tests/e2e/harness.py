@@ -85,6 +85,14 @@ def ringmq_only(why):
         raise Skip("ringmq-only: " + why)
 
 
+def ringmq_checks():
+    """True when the assertions a test marks ringmq-only are to be made:
+    under ringmq, or with E2E_NO_SKIP=1 (to see Mosquitto fail them).  For
+    a test whose other assertions hold under Mosquitto too; say next to
+    the call what Mosquitto does differently."""
+    return IS_RINGMQ or bool(os.environ.get("E2E_NO_SKIP"))
+
+
 def timeout(seconds):
     """Decorator: per-test timeout for run.py (default 60 s)."""
     def deco(fn):

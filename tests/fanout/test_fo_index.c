@@ -23,6 +23,7 @@
 typedef struct {
     uint32_t slot;
     uint8_t qos;
+    uint32_t sub_id;
 } hit_t;
 
 typedef struct {
@@ -45,9 +46,12 @@ hits_push(hits_t *h, uint32_t slot, uint8_t qos)
 }
 
 static void
-collect(void *arg, uint32_t slot, uint8_t qos)
+collect(void *arg, uint32_t slot, uint8_t qos, uint32_t sub_id)
 {
-    hits_push(arg, slot, qos);
+    hits_t *h = arg;
+
+    hits_push(h, slot, qos);
+    h->v[h->n - 1].sub_id = sub_id;
 }
 
 static int
@@ -92,7 +96,7 @@ match(const fo_index_t *ix, const char *topic, hits_t *h)
 static int
 add(fo_index_t *ix, const char *filter, uint32_t slot, uint8_t qos)
 {
-    return fo_index_add(ix, filter, strlen(filter), slot, qos);
+    return fo_index_add(ix, filter, strlen(filter), slot, qos, 0);
 }
 
 static int
@@ -563,9 +567,9 @@ test_deep_filters(void **state)
             f[n++] = '/';
         }
         f[n++] = '+';
-        assert_int_equal(fo_index_add(ix, f, n, (uint32_t) d, 0), 1);
+        assert_int_equal(fo_index_add(ix, f, n, (uint32_t) d, 0, 0), 1);
         f[n - 1] = '#';
-        assert_int_equal(fo_index_add(ix, f, n, (uint32_t) (L + d), 1), 1);
+        assert_int_equal(fo_index_add(ix, f, n, (uint32_t) (L + d), 1, 0), 1);
     }
     assert_int_equal(fo_index_count(ix), 2 * L);
 
@@ -584,9 +588,9 @@ test_deep_filters(void **state)
     memset(big, '/', 32767);
     big[32767] = '+';
     big[32768] = '\0';
-    assert_int_equal(fo_index_add(ix, big, 32767, 99999, 2), 1);
+    assert_int_equal(fo_index_add(ix, big, 32767, 99999, 2, 0), 1);
     /* and 32767 empty levels then '+' */
-    assert_int_equal(fo_index_add(ix, big, 32768, 99998, 2), 1);
+    assert_int_equal(fo_index_add(ix, big, 32768, 99998, 2, 0), 1);
     big[32767] = '\0';
     /* ... matched by both of those and by the "#" added above */
     expect_hits(ix, big,
@@ -822,6 +826,41 @@ test_random_cross_check(void **state)
     free(subs);
 }
 
+/* The options byte and the Subscription Identifier come back with every
+ * match; subscribing again replaces both. */
+static void
+test_options_and_sub_ids(void **state)
+{
+    fo_index_t *ix = fo_index_new();
+    hits_t h = { 0 };
+
+    (void) state;
+    assert_int_equal(fo_index_add(ix, "s/+", 3, 7, 0x2d, 42), 1);
+    assert_int_equal(fo_index_add(ix, "s/#", 3, 7, 0x01, 0), 1);
+    match(ix, "s/x", &h);
+    assert_int_equal(h.n, 2);
+    for (size_t i = 0; i < h.n; i++) {
+        if (h.v[i].qos == 0x2d) {
+            assert_int_equal(h.v[i].sub_id, 42);
+        } else {
+            assert_int_equal(h.v[i].qos, 0x01);
+            assert_int_equal(h.v[i].sub_id, 0);
+        }
+    }
+    free(h.v);
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(fo_index_add(ix, "s/+", 3, 7, 0x02, 268435455), 0);
+    match(ix, "s/y", &h);
+    assert_int_equal(h.n, 2);
+    for (size_t i = 0; i < h.n; i++) {
+        if (h.v[i].qos == 0x02) {
+            assert_int_equal(h.v[i].sub_id, 268435455);
+        }
+    }
+    free(h.v);
+    fo_index_free(ix);
+}
+
 int
 main(void)
 {
@@ -836,6 +875,7 @@ main(void)
         cmocka_unit_test(test_many_children),
         cmocka_unit_test(test_deep_filters),
         cmocka_unit_test(test_random_cross_check),
+        cmocka_unit_test(test_options_and_sub_ids),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
