@@ -128,6 +128,7 @@ static const cfg_key_t cfg_keys[] = {
     CFG_UINT("max_keepalive", max_keepalive, 0, 65535),
     CFG_UINT("max_qos", max_qos, 0, 2),
     CFG_UINT("max_topic_alias", max_topic_alias, 0, 65535),
+    CFG_UINT("max_topic_alias_broker", max_topic_alias_broker, 0, 65535),
     { "retain_available", cfg_key_retain_available },
     { "persistent_client_expiration", cfg_key_expiration },
     { "log_dest", cfg_key_log_dest },
@@ -177,7 +178,6 @@ static const cfg_ignored_t cfg_ignored[] = {
     { "memory_limit", CFG_ARG_UINT },
     { "check_retain_source", CFG_ARG_BOOL },
     { "auto_id_prefix", CFG_ARG_TEXT },
-    { "max_topic_alias_broker", CFG_ARG_UINT },
     { "websockets_log_level", CFG_ARG_TEXT },
 };
 
@@ -1199,6 +1199,7 @@ cfg_defaults(cfg_t *c)
     c->max_keepalive = 65535;
     c->max_qos = 2;
     c->max_topic_alias = 10;
+    c->max_topic_alias_broker = 10;
     c->retain_available = true;
     c->persistent_client_expiration = 0;
     c->per_listener_settings = false;

@@ -81,6 +81,22 @@ mqtt_fixed_header(const uint8_t *buf, size_t len, mqtt_fixed_t *fh,
     return MQTT_E_MALFORMED;
 }
 
+/* Parses the MQTT 5 property block at the cursor for context ctx (from a
+ * client) into *props and moves past it; on error *reason and *why are
+ * set. */
+static int
+mqtt_rd_props(mqtt_rd_t *rd, uint8_t ctx, mqtt_props_t *props,
+              uint8_t *reason, const char **why)
+{
+    int rc = mqtt_prop_parse(ctx | MQTT_PROP_FROM_CLIENT, rd->p,
+                             mqtt_rd_left(rd), props, reason, why);
+
+    if (rc == MQTT_OK) {
+        rd->p += props->total;
+    }
+    return rc;
+}
+
 /* The reason code of MQTT 5.0 for a parser's error class, unless the
  * property parser chose a more precise one already. */
 static int
@@ -136,12 +152,10 @@ mqtt_parse_connect_body(uint8_t flags, const uint8_t *body, size_t len,
     }
 
     if (level == MQTT_V5) {
-        rc = mqtt_prop_parse(MQTT_CONNECT | MQTT_PROP_FROM_CLIENT, rd.p,
-                             mqtt_rd_left(&rd), &c->props, &c->reason, why);
+        rc = mqtt_rd_props(&rd, MQTT_CONNECT, &c->props, &c->reason, why);
         if (rc != MQTT_OK) {
             return rc;
         }
-        rd.p += c->props.total;
     }
 
     if (cf & 0x01) {
@@ -182,13 +196,11 @@ mqtt_parse_connect_body(uint8_t flags, const uint8_t *body, size_t len,
         mqtt_str_t msg;
 
         if (level == MQTT_V5) {
-            rc = mqtt_prop_parse(MQTT_PROP_CTX_WILL | MQTT_PROP_FROM_CLIENT,
-                                 rd.p, mqtt_rd_left(&rd), &c->will_props,
-                                 &c->reason, why);
+            rc = mqtt_rd_props(&rd, MQTT_PROP_CTX_WILL, &c->will_props,
+                               &c->reason, why);
             if (rc != MQTT_OK) {
                 return rc;
             }
-            rd.p += c->will_props.total;
         }
         if (!mqtt_rd_str(&rd, &c->will_topic)) {
             mqtt_set_why(why, "CONNECT truncated in will topic");
@@ -297,12 +309,10 @@ mqtt_parse_publish_body(uint8_t level, uint8_t flags, const uint8_t *body,
     }
 
     if (level == MQTT_V5) {
-        rc = mqtt_prop_parse(MQTT_PUBLISH | MQTT_PROP_FROM_CLIENT, rd.p,
-                             mqtt_rd_left(&rd), &p->props, &p->reason, why);
+        rc = mqtt_rd_props(&rd, MQTT_PUBLISH, &p->props, &p->reason, why);
         if (rc != MQTT_OK) {
             return rc;
         }
-        rd.p += p->props.total;
     }
 
     p->payload = rd.p;
@@ -344,12 +354,10 @@ mqtt_parse_reason_tail(uint8_t type, mqtt_rd_t *rd, uint8_t *rc_out,
         }
     }
     if (mqtt_rd_left(rd) > 0) {
-        rc = mqtt_prop_parse(type | MQTT_PROP_FROM_CLIENT, rd->p,
-                             mqtt_rd_left(rd), props, reason, why);
+        rc = mqtt_rd_props(rd, type, props, reason, why);
         if (rc != MQTT_OK) {
             return rc;
         }
-        rd->p += props->total;
         if (mqtt_rd_left(rd) != 0) {
             mqtt_set_why(why, "trailing bytes after properties");
             return MQTT_E_MALFORMED;
@@ -463,13 +471,12 @@ mqtt_parse_sublist(uint8_t level, bool subscribe, uint8_t flags,
     }
     if (level == MQTT_V5) {
         uint8_t reason;
-        int rc = mqtt_prop_parse((subscribe ? MQTT_SUBSCRIBE : MQTT_UNSUBSCRIBE)
-                                     | MQTT_PROP_FROM_CLIENT,
-                                 rd.p, mqtt_rd_left(&rd), props, &reason, why);
+        int rc = mqtt_rd_props(&rd, subscribe ? MQTT_SUBSCRIBE
+                                              : MQTT_UNSUBSCRIBE,
+                               props, &reason, why);
         if (rc != MQTT_OK) {
             return rc;
         }
-        rd.p += props->total;
     } else if (props != NULL) {
         memset(props, 0, sizeof(*props));
     }

@@ -119,3 +119,34 @@ topic_matches(const char *filter, size_t flen, const char *topic,
         t = tend + 1;
     }
 }
+
+#define SHARE_PREFIX "$share/"
+#define SHARE_PREFIX_LEN 7
+
+int topic_share_split(const char *f, size_t len, uint16_t *foff)
+{
+    if (len < SHARE_PREFIX_LEN ||
+        memcmp(f, SHARE_PREFIX, SHARE_PREFIX_LEN) != 0)
+        return 0;
+    const char *name = f + SHARE_PREFIX_LEN;
+    const char *slash = memchr(name, '/', len - SHARE_PREFIX_LEN);
+    if (slash == NULL || slash == name)
+        return -1; /* no filter part, or an empty share name */
+    for (const char *p = name; p < slash; p++)
+        if (*p == '+' || *p == '#')
+            return -1;
+    size_t off = (size_t)(slash + 1 - f);
+    if (off >= len || len > UINT16_MAX || !topic_filter_valid(f + off,
+                                                              len - off))
+        return -1;
+    *foff = (uint16_t)off;
+    return 1;
+}
+
+uint32_t topic_share_hash(const char *f, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)f[i]) * 16777619u;
+    return h ? h : 1; /* 0 means "not shared" in inflight entries */
+}

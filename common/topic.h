@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A topic name a client may publish to: 1..65535 bytes of valid MQTT UTF-8
@@ -27,5 +28,17 @@ bool topic_filter_valid(const char *s, size_t len);
  */
 bool topic_matches(const char *filter, size_t flen, const char *topic,
                    size_t tlen);
+
+/*
+ * A shared subscription "$share/NAME/FILTER" (MQTT 5.0 4.8.2): returns 1
+ * and sets *foff to where FILTER starts when f is one and is valid (NAME
+ * not empty, without '/', '+' or '#'; FILTER a valid filter), -1 when f
+ * starts with "$share/" but is not valid, 0 when it is not shared.
+ */
+int topic_share_split(const char *f, size_t len, uint16_t *foff);
+
+/* The 32-bit name of a shared subscription (a hash of the whole filter,
+ * never 0) that records carry. */
+uint32_t topic_share_hash(const char *f, size_t len);
 
 #endif

@@ -25,6 +25,8 @@ typedef struct fo_match {
     uint32_t xids;   /* more identifiers: index in fo->xid, UINT32_MAX */
 } fo_match_t;
 
+typedef struct fo_group fo_group_t; /* fo_share.c */
+
 typedef struct fo_xid {
     uint32_t id;
     uint32_t next; /* UINT32_MAX ends the list */
@@ -47,8 +49,9 @@ typedef struct fo {
     strmap_t retained;   /* topic -> fo_ret_rec_t handle (fo_retain.c) */
     uint32_t *free_slots; /* stack of free owned slots */
     uint32_t n_free;
-    int redo_fe;         /* ingest ring whose first record the previous
-                            incarnation was handling (-1: none) */
+    int redo_fe;         /* ring whose first record the previous
+                            incarnation was handling (-1: none; see
+                            fo_in_ring()) */
     arena_h after[4];    /* releases due once the record is consumed */
     uint32_t n_after;
 
@@ -60,6 +63,16 @@ typedef struct fo {
     uint32_t n_match;
     fo_xid_t *xid;       /* extra Subscription Identifiers of this match */
     uint32_t n_xid, xid_cap;
+    /* worker 0: shared subscription groups (fo_share.c) */
+    fo_index_t *share_ix; /* group filters; a group's id stands for a slot */
+    fo_group_t **groups;  /* by id */
+    uint32_t groups_used, n_groups_cap, n_groups;
+    uint32_t *free_gids;
+    uint32_t n_free_gids;
+    strmap_t gmap;        /* "$share/GROUP/FILTER" -> id */
+    uint32_t *gmatch;     /* groups matched by the message at hand */
+    uint32_t n_gmatch, gmatch_cap;
+
     uint32_t *notify;    /* slots touched in this batch */
     uint32_t n_notify;
     uint64_t now;
@@ -127,6 +140,34 @@ void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec);
  * and max_queued_bytes); when there is none the drop is counted (and
  * logged now and then). */
 int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs);
+/* The same test, nothing counted. */
+bool fo_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs);
+/* True once SIGTERM asked the worker to stop. */
+bool fo_stopping(void);
+
+/* fo_share.c: shared subscriptions (docs/architecture.md).  Worker 0
+ * holds the groups; every worker serves the deliveries of its slots. */
+/* ING_SHARE / ING_UNSHARE (worker 0). */
+void fo_share_join(fo_t *fo, const ing_rec_t *r);
+void fo_share_leave(fo_t *fo, const ing_rec_t *r);
+/* Worker 0: one member of every group matching message v gets it. */
+void fo_share_publish(fo_t *fo, const ing_rec_t *r, const msg_view_t *v,
+                      bool redo);
+/* A record of the worker ring from worker `from`. */
+void fo_share_on_xrec(fo_t *fo, uint32_t from, const fo_xrec_t *x,
+                      bool redo);
+/* Hands message h (its reference moves with it) back to worker 0 for
+ * another member of group.  Returns false when the ring is full (the
+ * caller keeps the reference; counted). */
+bool fo_share_return(fo_t *fo, uint32_t slot, arena_h h, uint8_t qos,
+                     uint32_t group, uint8_t hops);
+/* The session of our slot ends: its shared deliveries go back. */
+void fo_share_handover(fo_t *fo, uint32_t slot);
+/* Worker 0: groups from the chain (start); stale members out (each
+ * second); everything freed (stop). */
+void fo_share_rebuild(fo_t *fo);
+void fo_share_scan(fo_t *fo);
+void fo_share_free(fo_t *fo);
 /* Remembers slot for the end-of-batch notification of its host. */
 void fo_touch(fo_t *fo, uint32_t slot);
 /* Notifies host frontends of every slot pushed to since the last call and

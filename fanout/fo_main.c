@@ -46,25 +46,36 @@ static void on_term(int sig)
     fo_stop = 1;
 }
 
-int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
+bool fo_stopping(void)
+{
+    return fo_stop != 0;
+}
+
+bool fo_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
 {
     ring_t *r = sess_ring(fo->shm, slot);
     sess_slot_t *s = shm_slot(fo->shm, slot);
     /* The ring may hold max_queued records. */
     uint32_t need = r->cap - fo->shm->hdr->max_queued + recs;
     uint64_t maxb = fo->shm->hdr->max_queued_bytes;
-    if (ring_space(r, need) >= need) {
-        if (maxb == 0)
-            return 1;
-        /* q_bytes_out is the role holder's; acquire pairs with its
-         * release store after it consumed the record. */
-        uint64_t out = __atomic_load_n(&s->q_bytes_out, __ATOMIC_ACQUIRE);
-        /* As in Mosquitto: queue until the limit is exceeded (the message
-         * that crosses it is kept). */
-        (void)bytes;
-        if (s->q_bytes_in - out < maxb)
-            return 1;
-    }
+    if (ring_space(r, need) < need)
+        return false;
+    if (maxb == 0)
+        return true;
+    /* q_bytes_out is the role holder's; acquire pairs with its release
+     * store after it consumed the record. */
+    uint64_t out = __atomic_load_n(&s->q_bytes_out, __ATOMIC_ACQUIRE);
+    /* As in Mosquitto: queue until the limit is exceeded (the message
+     * that crosses it is kept). */
+    (void)bytes;
+    return s->q_bytes_in - out < maxb;
+}
+
+int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
+{
+    if (fo_room(fo, slot, bytes, recs))
+        return 1;
+    sess_slot_t *s = shm_slot(fo->shm, slot);
     if (s->drops++ % 1000 == 0)
         log_warn("Outgoing messages are being dropped for the client in "
                  "slot %u (queue full, %llu dropped so far).",
@@ -177,31 +188,51 @@ static void handle(fo_t *fo, const ing_rec_t *r, bool redo)
     case ING_SYNC:
         fo_on_sync(fo, r);
         break;
+    case ING_SHARE:
+        fo_share_join(fo, r);
+        break;
+    case ING_UNSHARE:
+        fo_share_leave(fo, r);
+        break;
     default:
         log_err("ingest record of unknown type %u from frontend %u ignored",
                 r->type, r->fe);
     }
 }
 
-/* Handles the first record of frontend f's ingest ring: handled,
- * consumed, then the references it held are released.  busy_fe says
- * which ring is at it: a worker killed at any point leaves the record in
- * the ring with its references, and the next incarnation redoes it
- * first (redo), its handlers skipping what was done. */
-static void handle_one(fo_t *fo, uint32_t f, bool redo)
+/* Input ring i of this worker: the ingest ring of frontend i, then (i >=
+ * n_fe) the worker ring from worker i - n_fe. */
+static ring_t *fo_in_ring(fo_t *fo, uint32_t i)
 {
-    ring_t *r = shm_ingest(fo->shm, f, fo->idx);
-    ing_rec_t rec;
-    memcpy(&rec, ring_peek(r, 0), sizeof(rec));
-    if (rec.fe != f) {
-        log_err("ingest record claims frontend %u on ring of %u", rec.fe,
-                f);
-        rec.fe = (uint8_t)f;
-    }
-    fo->proc->busy_fe = f + 1;
+    return i < fo->n_fe ? shm_ingest(fo->shm, i, fo->idx)
+                        : shm_xring(fo->shm, i - fo->n_fe, fo->idx);
+}
+
+/* Handles the first record of input ring i: handled, consumed, then the
+ * references it held are released.  busy_fe says which ring is at it: a
+ * worker killed at any point leaves the record in the ring with its
+ * references, and the next incarnation redoes it first (redo), its
+ * handlers skipping what was done. */
+static void handle_one(fo_t *fo, uint32_t i, bool redo)
+{
+    ring_t *r = fo_in_ring(fo, i);
+    fo->proc->busy_fe = i + 1;
     ARENA_CRASH_ORDER();
     fo->n_after = 0;
-    handle(fo, &rec, redo);
+    if (i >= fo->n_fe) {
+        fo_xrec_t x;
+        memcpy(&x, ring_peek(r, 0), sizeof(x));
+        fo_share_on_xrec(fo, i - fo->n_fe, &x, redo);
+    } else {
+        ing_rec_t rec;
+        memcpy(&rec, ring_peek(r, 0), sizeof(rec));
+        if (rec.fe != i) {
+            log_err("ingest record claims frontend %u on ring of %u",
+                    rec.fe, i);
+            rec.fe = (uint8_t)i;
+        }
+        handle(fo, &rec, redo);
+    }
     CRASH_POINT("fo_handled");
     ring_consume(r, 1);
     ARENA_CRASH_ORDER(); /* consumed first */
@@ -211,12 +242,12 @@ static void handle_one(fo_t *fo, uint32_t f, bool redo)
     fo->proc->busy_fe = 0;
 }
 
-/* One pass over every ingest ring.  Returns the records handled. */
+/* One pass over every input ring.  Returns the records handled. */
 static uint32_t poll_rings(fo_t *fo)
 {
     uint32_t total = 0;
-    for (uint32_t f = 0; f < fo->n_fe; f++) {
-        ring_t *r = shm_ingest(fo->shm, f, fo->idx);
+    for (uint32_t f = 0; f < fo->n_fe + fo->n_fo; f++) {
+        ring_t *r = fo_in_ring(fo, f);
         uint32_t n = ring_count(r);
         if (n > 256)
             n = 256;
@@ -229,8 +260,8 @@ static uint32_t poll_rings(fo_t *fo)
 
 static int rings_empty(fo_t *fo)
 {
-    for (uint32_t f = 0; f < fo->n_fe; f++)
-        if (ring_count(shm_ingest(fo->shm, f, fo->idx)))
+    for (uint32_t f = 0; f < fo->n_fe + fo->n_fo; f++)
+        if (ring_count(fo_in_ring(fo, f)))
             return 0;
     return 1;
 }
@@ -268,6 +299,8 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     strmap_init(&fo.ids);
     strmap_init(&fo.subs);
     strmap_init(&fo.retained);
+    strmap_init(&fo.gmap);
+    fo.share_ix = fo_index_new();
 
     uint32_t owned = shm->hdr->max_clients / fo.n_fo + 1;
     fo.free_slots = mem_calloc(owned, sizeof(uint32_t));
@@ -285,7 +318,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo.proc->started = (uint64_t)time(NULL);
     fo_recover(&fo);
     if (fo.redo_fe >= 0 &&
-        ring_count(shm_ingest(shm, (uint32_t)fo.redo_fe, idx)) > 0)
+        ring_count(fo_in_ring(&fo, (uint32_t)fo.redo_fe)) > 0)
         handle_one(&fo, (uint32_t)fo.redo_fe, true);
     fo.redo_fe = -1;
     fo_flush_notify(&fo);
@@ -313,6 +346,8 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
             last_tick = now;
             fo.now = (uint64_t)now;
             fo_expire_sessions(&fo);
+            if (idx == 0)
+                fo_share_scan(&fo);
             fo_flush_notify(&fo);
             if (getppid() == 1)
                 break; /* supervisor gone */
@@ -320,6 +355,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     }
     log_info("fan-out worker %u stopping", idx);
     fo_ret_free(&fo);
+    fo_share_free(&fo);
     fo_index_free(fo.ix);
     strmap_free(&fo.ids);
     strmap_free(&fo.subs);

@@ -201,6 +201,8 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     fo->proc->msgs_out += n;
     if (n)
         CRASH_POINT("fo_published");
+    if (fo->idx == 0)
+        fo_share_publish(fo, r, &v, redo);
     if (skipped)
         log_notice("worker %u: PUBLISH on %.*s redone after a restart: %u "
                    "deliveries made before it skipped, %u made now",

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mem.h"
 #include "mqtt.h"
+#include "topic.h"
 
 #define FO_CHAIN_MAX 10000000u /* subscription records per session walked */
 
@@ -40,8 +41,10 @@ static uint32_t rebuild_subs(fo_t *fo, uint32_t slot)
         memcpy(key, &slot, sizeof(slot));
         memcpy(key + sizeof(slot), sub->filter, sub->len);
         strmap_put(&fo->subs, key, sizeof(slot) + sub->len, h);
-        fo_index_add(fo->ix, sub->filter, sub->len, slot, sub->opts,
-                     sub->sub_id);
+        uint16_t foff;
+        if (topic_share_split(sub->filter, sub->len, &foff) != 1)
+            fo_index_add(fo->ix, sub->filter, sub->len, slot, sub->opts,
+                         sub->sub_id); /* shared ones: worker 0's */
         prev = h;
         h = sub->next;
     }
@@ -89,11 +92,14 @@ void fo_recover(fo_t *fo)
     }
     mem_free(bad);
     fo_ret_rebuild(fo);
+    if (fo->idx == 0)
+        fo_share_rebuild(fo);
     /* The record the previous incarnation was handling is redone first.
      * Every frontend gets a wake-up: it may have died between a notify
      * record and the eventfd write. */
     uint32_t busy = fo->proc->busy_fe;
-    fo->redo_fe = busy >= 1 && busy <= fo->n_fe ? (int)busy - 1 : -1;
+    fo->redo_fe = busy >= 1 && busy <= fo->n_fe + fo->n_fo ? (int)busy - 1
+                                                            : -1;
     for (uint32_t f = 0; f < fo->n_fe; f++)
         fo->fe_dirty[f] = 1;
     if (n_sess)

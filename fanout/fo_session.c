@@ -98,7 +98,11 @@ static void wipe(fo_t *fo, uint32_t slot)
         }
         sub_drop(fo, slot, h, sub);
     }
-    /* We hold the consumer role (no frontend attached). */
+    /* We hold the consumer role (no frontend attached).  The session
+     * ends: shared-subscription messages it holds go to another member;
+     * its epoch changes, so worker 0 drops it from its groups. */
+    s->epoch++;
+    fo_share_handover(fo, slot);
     ring_t *data = sess_ring(fo->shm, slot), *ctl = sess_ctl(fo->shm, slot);
     sess_ring_drop(fo->shm, data, ring_count(data));
     sess_ring_drop(fo->shm, ctl, ring_count(ctl));
@@ -243,6 +247,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
         s->next_pid = 0;
         s->queued = 0;
         s->client_id = r->h1; /* keeps the blob's reference */
+        s->epoch++; /* a new session (shared subscription members) */
         strmap_put(&fo->ids, id, idlen, slot);
         attach(fo, slot, r, 0);
         return;
@@ -374,7 +379,8 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         uint32_t d = m && msg_open(m, len, &v) == 0 ? v.will_delay : 0;
         if (d > s->expiry)
             d = s->expiry;
-        s->will_at = fo->now + d;
+        /* Whole seconds: + 1 so that it is never early. */
+        s->will_at = fo->now + d + 1;
     } else {
         /* The session ends now, so does the wait; a takeover is the
          * client back in time: no will. */
@@ -456,6 +462,10 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
         const char *f = en.filter;
         uint16_t flen = en.len;
         uint8_t opts = en.opts & (uint8_t)~SUBB_OPT_NEW;
+        uint16_t foff;
+        /* A shared filter is kept with the session for its UNSUBACK and
+         * bookkeeping; worker 0 delivers through it (fo_share.c). */
+        bool shared = topic_share_split(f, flen, &foff) == 1;
         size_t klen = sub_key(key, slot, f, flen);
         strmap_ent_t *e = strmap_get(&fo->subs, key, klen);
         arena_h h = e ? (arena_h)e->val : 0;
@@ -499,7 +509,8 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
             strmap_put(&fo->subs, key, klen, h);
             ent[0] |= SUBB_OPT_NEW; /* for Retain Handling 1 below */
         }
-        fo_index_add(fo->ix, f, flen, slot, opts, en.sub_id);
+        if (!shared)
+            fo_index_add(fo->ix, f, flen, slot, opts, en.sub_id);
     }
     /* The SUBACK/UNSUBACK goes through the control ring: never behind
      * deliveries, always before the retained messages pushed below. */
@@ -524,8 +535,10 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
         /* Retain Handling: 0 always, 1 for a new subscription only, 2
          * never (MQTT 5 3.8.3.1); 3.1.1 entries have 0. */
         uint8_t rh = (en.opts & MQTT_SUBOPT_RH_MASK) >> MQTT_SUBOPT_RH_SHIFT;
-        if (rh == 2 || (rh == 1 && !(en.opts & SUBB_OPT_NEW)))
-            continue;
+        uint16_t foff;
+        if (rh == 2 || (rh == 1 && !(en.opts & SUBB_OPT_NEW)) ||
+            topic_share_split(en.filter, en.len, &foff) == 1)
+            continue; /* no retained messages for a shared subscription */
         if (en.code < sb.n_codes && sb.codes[en.code] < 0x80)
             fo_send_retained(fo, slot, en.filter, en.len,
                              en.opts & (uint8_t)~SUBB_OPT_NEW, en.sub_id);
@@ -548,8 +561,9 @@ void fo_expire_sessions(fo_t *fo)
             s->will_at = 0;
             arena_drop(&fo->shm->arena, &s->will);
         }
+        /* Whole seconds: only once past, never early. */
         if (s->expiry != CONN_EXPIRY_NEVER &&
-            now - s->offline_since >= s->expiry) {
+            now - s->offline_since > s->expiry) {
             log_notice("expiring offline session in slot %u", slot);
             if (s->will) {
                 will_send(fo, slot); /* the session ends: the will goes */

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "mqtt.h"
 #include "shm.h"
+#include "strmap.h"
 
 #define FE_IOV_CAP SHM_FE_IOV /* iovecs per connection output queue */
 #define FE_HB_CAP 2048     /* per-connection header/control byte buffer */
@@ -96,6 +97,10 @@ typedef struct fe_conn {
     bool server_keepalive; /* keepalive is max_keepalive, not the client's */
     fe_alias_t *alias;    /* inbound Topic Aliases [1..n_alias] */
     uint16_t n_alias;
+    uint16_t alias_out_max; /* client's Topic Alias Maximum */
+    uint16_t alias_out_n;   /* outbound aliases assigned (1..n) */
+    strmap_t *alias_out;    /* topic -> outbound alias */
+    uint32_t epoch;       /* the session's (shared subscription members) */
     uint32_t subids[FE_SUBIDS_MAX]; /* OUT_SUBID records read ahead */
     uint32_t n_subids;
 } fe_conn_t;

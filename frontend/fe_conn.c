@@ -226,7 +226,7 @@ arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
                             msg_size(span_len, tlen, plen), &d);
     if (h == 0)
         return 0;
-    uint32_t at = expiry && !will ? (uint32_t)fe->now + expiry : 0;
+    uint32_t at = expiry && !will ? (uint32_t)time(NULL) + expiry : 0;
     uint8_t *sp = msg_init(d, at, expiry, will_delay, span_len, t, tlen);
     if (span_len)
         memcpy(sp, span, span_len);
@@ -243,7 +243,7 @@ void fe_post_will(uint32_t slot, arena_h will, uint8_t qos, bool retain)
     if (m && msg_open(m, len, &v) == 0 && v.expiry) {
         /* Only this frontend writes the block now; the ring commits
          * publish the store to the workers. */
-        uint32_t at = (uint32_t)fe->now + v.expiry;
+        uint32_t at = (uint32_t)time(NULL) + v.expiry;
         memcpy(m, &at, sizeof(at));
     }
     for (uint32_t w = 0; w < fe->n_fo; w++) {
@@ -353,6 +353,10 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         for (uint32_t i = 0; i <= c->n_alias; i++)
             mem_free(c->alias[i].topic);
         mem_free(c->alias);
+    }
+    if (c->alias_out) {
+        strmap_free(c->alias_out);
+        mem_free(c->alias_out);
     }
     mem_free(c->client_id);
     mem_free(c->username);

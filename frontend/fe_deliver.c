@@ -8,13 +8,16 @@
 #include "crashpoint.h"
 #include "fe.h"
 #include "log.h"
+#include "mem.h"
 
 /* The per-subscriber part of a PUBLISH to c: its properties for MQTT 5
  * (remaining Message Expiry, Subscription Identifiers; the forwarded span
  * follows by reference) and the sizes.  Built once, then queued. */
 typedef struct fe_pub {
-    uint8_t own[5 + 5 * (FE_SUBIDS_MAX + 1)]; /* own properties */
+    uint8_t own[5 + 3 + 5 * (FE_SUBIDS_MAX + 1)]; /* own properties */
     uint32_t own_len;
+    uint16_t alias;     /* outbound Topic Alias, 0: none */
+    bool alias_known;   /* the client has it: the topic is left out */
     uint32_t props_len; /* own + span: the Property Length (MQTT 5) */
     uint32_t remaining;
     uint32_t total;     /* bytes of the whole packet */
@@ -25,14 +28,36 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
 {
     p->own_len = 0;
     p->props_len = 0;
+    p->alias = 0;
+    p->alias_known = false;
     p->remaining = 2u + v->tlen + (qos ? 2u : 0u) + v->plen;
     if (c->level == MQTT_V5) {
         uint8_t *o = p->own;
+        if (c->alias_out_max) {
+            /* Outbound Topic Alias (3.3.2.3.4): the first topics get one
+             * each, up to the client's maximum, for the connection's
+             * life; a topic the client has one for is sent empty (not
+             * when nothing else would carry the message's reference). */
+            strmap_ent_t *e = c->alias_out
+                                  ? strmap_get(c->alias_out, v->topic,
+                                               v->tlen)
+                                  : NULL;
+            if (e && (v->plen || v->span_len)) {
+                p->alias = (uint16_t)e->val;
+                p->alias_known = true;
+                p->remaining -= v->tlen;
+            } else if (e == NULL && c->alias_out_n < c->alias_out_max) {
+                p->alias = (uint16_t)(c->alias_out_n + 1);
+            }
+            if (p->alias) {
+                *o++ = MQTT_PROP_TOPIC_ALIAS;
+                *o++ = (uint8_t)(p->alias >> 8);
+                *o++ = (uint8_t)p->alias;
+            }
+        }
         if (v->expiry_at) {
             /* What is left of the Message Expiry Interval (3.3.2.3.3). */
-            uint32_t left = (uint64_t)v->expiry_at > (uint64_t)fe->now
-                                ? v->expiry_at - (uint32_t)fe->now
-                                : 1;
+            uint32_t left = msg_expiry_left(v, (uint64_t)time(NULL));
             *o++ = MQTT_PROP_MESSAGE_EXPIRY;
             rec_wr32(o, left);
             o += 4;
@@ -52,14 +77,15 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
 }
 
 /* Room a PUBLISH sized by pub_size() needs in c's queue: header bytes
- * (fixed header, packet id, Property Length, own properties) and iovecs
+ * (fixed header, an empty topic, packet id, Property Length, own
+ * properties) and iovecs
  * (header, topic, id and properties, span, payload; 3.1.1 QoS 0 sends
  * topic and payload as one).  PUB_*_MAX bound every PUBLISH. */
 #define PUB_IOVS_MAX 5
-#define PUB_BYTES_MAX (5 + 2 + 4 + sizeof(((fe_pub_t *)0)->own))
+#define PUB_BYTES_MAX (5 + 2 + 2 + 4 + sizeof(((fe_pub_t *)0)->own))
 static uint32_t pub_bytes(const fe_pub_t *p)
 {
-    return 5 + 2 + 4 + p->own_len;
+    return 5 + 2 + (p->alias_known ? 2 : 0) + 4 + p->own_len;
 }
 
 static uint32_t pub_iovs(const fe_conn_t *c, const msg_view_t *v,
@@ -85,10 +111,25 @@ static void queue_publish(fe_conn_t *c, const msg_view_t *v,
         fe_out_ref(c, v->tw, 2u + v->tlen + v->plen, rel);
         return;
     }
-    fe_out_bytes(c, hdr, hl);
     /* The reference goes with the last arena iovec. */
     bool span = c->level == MQTT_V5 && v->span_len > 0;
-    fe_out_ref(c, v->tw, 2u + v->tlen, v->plen || span ? 0 : rel);
+    if (p->alias_known) {
+        hdr[hl++] = 0; /* empty topic: the alias stands for it */
+        hdr[hl++] = 0;
+        fe_out_bytes(c, hdr, hl);
+    } else {
+        fe_out_bytes(c, hdr, hl);
+        fe_out_ref(c, v->tw, 2u + v->tlen, v->plen || span ? 0 : rel);
+        if (p->alias) {
+            /* A new alias: the client learns it with this packet. */
+            if (c->alias_out == NULL) {
+                c->alias_out = mem_alloc(sizeof(*c->alias_out));
+                strmap_init(c->alias_out);
+            }
+            strmap_put(c->alias_out, v->topic, v->tlen, p->alias);
+            c->alias_out_n++;
+        }
+    }
     hl = 0;
     if (qos) {
         hdr[hl++] = (uint8_t)(pid >> 8);
@@ -188,9 +229,12 @@ int fe_drain_slot(fe_conn_t *c)
             ring_consume(r, 1);
             continue;
         }
+        /* Through a shared subscription, aux names the group and the
+         * identifier came as OUT_SUBID. */
+        bool shared = (o.flags & OUT_F_SHARED) != 0;
         uint32_t ids[FE_SUBIDS_MAX + 1];
         uint32_t n_ids = 0;
-        if (o.aux)
+        if (o.aux && !shared)
             ids[n_ids++] = o.aux;
         for (uint32_t i = 0; i < c->n_subids; i++)
             ids[n_ids++] = c->subids[i];
@@ -206,7 +250,7 @@ int fe_drain_slot(fe_conn_t *c)
         }
         fe_pub_t p;
         pub_size(c, &v, o.qos, ids, n_ids, &p);
-        bool expired = msg_expired(&v, (uint64_t)fe->now);
+        bool expired = v.expiry_at && msg_expired(&v, (uint64_t)time(NULL));
         bool too_big = c->max_pkt && p.total > c->max_pkt;
         if (!expired && !too_big && o.qos > 0 &&
             (!sess_inf_room(fe->shm, c->slot) ||
@@ -248,8 +292,9 @@ int fe_drain_slot(fe_conn_t *c)
              * it came from, for a kill before the consume (sess_repair). */
             sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o.qos,
                                               retain, o.h,
-                                              (uint32_t)r->tail);
-            e->sub_id = o.aux;
+                                              (uint32_t)r->tail,
+                                              n_ids ? ids[0] : 0,
+                                              shared ? o.aux : 0);
             pid = e->pid;
             CRASH_POINT("fe_inflight_added");
         }

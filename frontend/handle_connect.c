@@ -196,6 +196,9 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     c->id_assigned = assigned;
     if (k.level == MQTT_V5) {
         c->recv_max = k.props.receive_max;
+        c->alias_out_max = k.props.topic_alias_max;
+        if (c->alias_out_max > fe->cfg->max_topic_alias_broker)
+            c->alias_out_max = fe->cfg->max_topic_alias_broker;
         c->max_pkt = k.props.max_packet_size;
         c->sess_expiry = k.props.session_expiry;
         /* Server Keep Alive: max_keepalive binds MQTT 5 clients (3.1.1
@@ -244,7 +247,6 @@ static size_t connack5(fe_conn_t *c, uint8_t *out, size_t cap, bool present)
     if (cfg->max_topic_alias)
         pr[n++] = mqtt_prop_num(MQTT_PROP_TOPIC_ALIAS_MAX,
                                 cfg->max_topic_alias);
-    pr[n++] = mqtt_prop_num(MQTT_PROP_SHARED_SUB_AVAILABLE, 0);
     if (c->server_keepalive)
         pr[n++] = mqtt_prop_num(MQTT_PROP_SERVER_KEEP_ALIVE, c->keepalive);
     return mqtt_write_connack5(out, cap, present, 0, pr, n);
@@ -287,6 +289,7 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
         fe->by_slot[r->slot] = c;
         sess_slot_t *s = shm_slot(fe->shm, r->slot);
         s->connected_at = (uint64_t)fe->now;
+        c->epoch = s->epoch;
         s->keepalive = c->keepalive;
         snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
         uint8_t out[512];

@@ -154,7 +154,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 1;
     }
     uint32_t expiry = p.props.message_expiry;
-    uint8_t *sp = msg_init(d, expiry ? (uint32_t)fe->now + expiry : 0,
+    uint8_t *sp = msg_init(d, expiry ? (uint32_t)time(NULL) + expiry : 0,
                            expiry, 0, (uint32_t)span_len, p.topic.p,
                            p.topic.len);
     if (span_len)

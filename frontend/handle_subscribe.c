@@ -8,6 +8,7 @@
 
 #include "fe.h"
 #include "log.h"
+#include "mem.h"
 #include "topic.h"
 
 /* Writes the fixed header and packet id of a SUBACK or UNSUBACK of
@@ -56,19 +57,62 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
                              msg);
     }
     uint32_t owner = shm_slot_owner(fe->shm, c->slot);
-    if (c->pending_acks >= FE_MAX_PENDING_ACKS || !fe_post_room(owner)) {
+    if (c->pending_acks >= FE_MAX_PENDING_ACKS || !fe_post_room(owner) ||
+        !fe_post_room(0)) {
         fe_pause(c);
         return 1;
     }
     uint32_t sub_id = pr.sub_id; /* 0 when absent (0 is refused) */
-    /* Count entries and bytes for the blob. */
+    /* Count entries and bytes for the blob, and the shared ones. */
     mqtt_iter_t walk = it;
     mqtt_str_t f;
     uint8_t opts;
-    size_t n = 0, fbytes = 0;
+    uint16_t foff;
+    size_t n = 0, fbytes = 0, n_share = 0;
     while (mqtt_iter_next(&walk, &f, &opts)) {
         n++;
         fbytes += SUBB_ENT_HDR + f.len;
+        if (topic_share_split((const char *)f.p, f.len, &foff) != 1)
+            continue;
+        n_share++;
+        if (sub && v5 && (opts & MQTT_SUBOPT_NO_LOCAL))
+            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
+                                 "No Local on a shared subscription");
+    }
+    /* Shared filters go to worker 0 (docs/architecture.md, "Shared
+     * subscriptions"): a member record each for SUBSCRIBE, a name blob
+     * each for UNSUBSCRIBE; all allocated before anything is posted. */
+    arena_h share_stack[8];
+    arena_h *share = n_share <= 8 ? share_stack
+                                  : mem_alloc(n_share * sizeof(arena_h));
+    size_t k = 0;
+    walk = it;
+    while (k < n_share && mqtt_iter_next(&walk, &f, &opts)) {
+        if (topic_share_split((const char *)f.p, f.len, &foff) != 1)
+            continue;
+        void *d;
+        size_t sz = sub ? sizeof(fo_share_rec_t) + f.len : 2u + f.len;
+        arena_h h = arena_alloc(&fe->shm->arena, fe->part, sz, &d);
+        if (h == 0)
+            goto full;
+        if (sub) {
+            uint8_t q = opts & MQTT_SUBOPT_QOS_MASK;
+            fo_share_rec_t *m = d;
+            memset(m, 0, sizeof(*m));
+            m->slot = c->slot;
+            m->epoch = c->epoch;
+            m->sub_id = sub_id;
+            m->opts = (uint8_t)((q > fe->cfg->max_qos ? fe->cfg->max_qos : q) |
+                                (opts & MQTT_SUBOPT_RAP));
+            m->len = f.len;
+            memcpy(m->filter, f.p, f.len);
+        } else {
+            uint8_t *b2 = d;
+            b2[0] = (uint8_t)(f.len >> 8);
+            b2[1] = (uint8_t)f.len;
+            memcpy(b2 + 2, f.p, f.len);
+        }
+        share[k++] = h;
     }
     /* SUBACK always carries a code per filter; UNSUBACK only for MQTT 5
      * (the worker sets 0x11 where nothing was subscribed). */
@@ -77,10 +121,17 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
                             12 + ack_len + fbytes, &d);
-    if (h == 0) {
-        fe_pause(c);
-        return 1;
+    if (h == 0)
+        goto full;
+    for (size_t j = 0; j < k; j++) {
+        ing_rec_t rec = {.type = sub ? ING_SHARE : ING_UNSHARE,
+                         .slot = c->slot,
+                         .h1 = share[j],
+                         .a = c->epoch};
+        fe_post(0, &rec);
     }
+    if (share != share_stack)
+        mem_free(share);
     uint8_t *blob = d;
     rec_wr32(blob, (uint32_t)ack_len);
     uint8_t *codes = blob + 4 + (ack_len - n_codes);
@@ -90,16 +141,12 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     walk = it;
     while (mqtt_iter_next(&walk, &f, &opts)) {
         uint8_t code;
-        bool shared = f.len >= 7 && memcmp(f.p, "$share/", 7) == 0;
+        int shared = topic_share_split((const char *)f.p, f.len, &foff);
         uint8_t qos = opts & MQTT_SUBOPT_QOS_MASK;
         if (qos > fe->cfg->max_qos)
             qos = fe->cfg->max_qos;
-        if (!topic_filter_valid((const char *)f.p, f.len))
+        if (shared < 0 || !topic_filter_valid((const char *)f.p, f.len))
             code = v5 ? MQTT5_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
-        else if (shared)
-            /* Not yet: refused rather than taken as a plain filter. */
-            code = v5 ? MQTT5_RC_SHARED_SUB_NOT_SUPPORTED
-                      : MQTT_SUBACK_FAILURE;
         else
             code = sub ? qos : MQTT5_RC_SUCCESS;
         if (n_codes)
@@ -113,6 +160,9 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         i++;
         if (code >= 0x80)
             continue;
+        /* A shared filter is also kept in the session (for its UNSUBACK
+         * and the session's subscription list), not matched there:
+         * worker 0 serves it (posted above). */
         ents[0] = sub ? (uint8_t)(qos | (opts & (uint8_t)~MQTT_SUBOPT_QOS_MASK))
                       : 0;
         rec_wr32(ents + 1, (uint32_t)(i - 1)); /* index of its code */
@@ -136,4 +186,12 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     fe_post(owner, &rec);
     c->pending_acks++;
     return 0;
+full:
+    /* The arena is full: nothing was posted; retry shortly. */
+    while (k > 0)
+        arena_release(&fe->shm->arena, share[--k]);
+    if (share != share_stack)
+        mem_free(share);
+    fe_pause(c);
+    return 1;
 }

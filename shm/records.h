@@ -23,8 +23,12 @@ enum {
                            b = new session expiry with ING_F_EXPIRY */
     ING_SUBSCRIBE = 4,  /* slot, a = connection generation, h1 sub blob */
     ING_UNSUBSCRIBE = 5, /* slot, a = connection generation, h1 sub blob */
-    ING_SYNC = 6        /* barrier: answered with REP_SYNC once every
+    ING_SYNC = 6,       /* barrier: answered with REP_SYNC once every
                            record before it was handled (frontend start) */
+    ING_SHARE = 7,      /* to worker 0: h1 a new fo_share_rec_t (joins a
+                           shared subscription group) */
+    ING_UNSHARE = 8     /* to worker 0: slot leaves a group; h1 blob
+                           [u16 len][$share/GROUP/FILTER], a = epoch */
 };
 
 #define ING_F_RETAIN 0x01      /* PUBLISH, will */
@@ -177,6 +181,9 @@ enum {
 };
 
 #define OUT_F_RETAIN 0x01
+#define OUT_F_SHARED 0x02 /* DELIVER through a shared subscription: aux is
+                             the group's hash (fo_share.c), its
+                             Subscription Identifier comes as OUT_SUBID */
 
 typedef struct out_rec {
     arena_h h;
@@ -186,6 +193,31 @@ typedef struct out_rec {
     uint8_t pad;
     uint32_t aux;
 } out_rec_t;
+
+/*
+ * ---- worker records (32 bytes): between fan-out workers (shared
+ * subscriptions, docs/architecture.md) ----
+ */
+enum {
+    XR_DELIVER = 1, /* worker 0 -> owner: deliver h to member slot (epoch)
+                       at qos; flags OUT_F_RETAIN; group hash, sub_id */
+    XR_RETURN = 2   /* owner -> worker 0: h (qos) could not go to slot, or
+                       its session ended holding it: choose another member
+                       of group; hops so far */
+};
+
+typedef struct fo_xrec {
+    uint8_t type;
+    uint8_t qos;
+    uint8_t flags;
+    uint8_t hops;
+    uint32_t slot;
+    arena_h h;     /* the message: the record holds a reference */
+    uint32_t epoch;
+    uint32_t group;
+    uint32_t sub_id;
+    uint32_t pad;
+} fo_xrec_t;
 
 /*
  * ---- control records (32 bytes): a slot's control ring ----
@@ -287,10 +319,18 @@ static inline size_t msg_size(size_t span_len, size_t tlen, size_t plen)
     return MSG_HDR + span_len + 2 + tlen + plen;
 }
 
-/* Whether message v has expired at unix time now. */
+/* Whether message v has expired at unix time now (whole seconds, so
+ * only once now is past expiry_at: never early, at most a second late). */
 static inline int msg_expired(const msg_view_t *v, uint64_t now)
 {
-    return v->expiry_at != 0 && now >= v->expiry_at;
+    return v->expiry_at != 0 && now > v->expiry_at;
+}
+
+/* What is left of the Message Expiry Interval of v at now, in whole
+ * seconds, at least 1 while it has not expired. */
+static inline uint32_t msg_expiry_left(const msg_view_t *v, uint64_t now)
+{
+    return (uint64_t)v->expiry_at > now ? v->expiry_at - (uint32_t)now : 1;
 }
 
 /* Payload bytes of message m of len bytes (what max_queued_bytes counts,

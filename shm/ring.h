@@ -98,6 +98,17 @@ static inline void ring_consume(ring_t *r, uint32_t n)
     __atomic_store_n(&r->tail, r->tail + n, __ATOMIC_RELEASE);
 }
 
+/* Producer only: the record committed i records before the last (0: the
+ * last one), or NULL when the ring never held that many.  Records the
+ * consumer has taken stay readable until the producer writes over them:
+ * only it writes the ring. */
+static inline const void *ring_recent(const ring_t *r, uint32_t i)
+{
+    if (i >= r->head || i >= r->cap)
+        return NULL;
+    return r->data + (size_t)((r->head - 1 - i) & r->mask) * r->esize;
+}
+
 /* Producer only: the last record committed (at head - 1), or NULL when
  * none ever was.  It stays readable after the consumer took it, until
  * the producer writes the next one (a restarted producer uses this to

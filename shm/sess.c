@@ -33,7 +33,8 @@ int sess_inf_room(const shm_t *s, uint32_t slot)
 }
 
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
-                              int retain, arena_h h, uint32_t ring_pos)
+                              int retain, arena_h h, uint32_t ring_pos, uint32_t sub_id,
+                              uint32_t group)
 {
     sess_slot_t *sl = shm_slot(s, slot);
     uint16_t pid;
@@ -52,6 +53,8 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
     e->qos = qos;
     e->retain = (uint8_t)(retain != 0);
     e->ring_pos = ring_pos;
+    e->sub_id = sub_id;
+    e->group = group;
     e->h = h;
     ARENA_CRASH_ORDER(); /* an entry counts (sess_repair) only once complete */
     e->state = INF_SENT;

@@ -76,6 +76,11 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.off_slots = off;
     off += (uint64_t)p->max_clients * h.slot_stride;
 
+    h.xring_cap = SHM_XRING_CAP;
+    h.off_xring = off;
+    h.xring_stride = ring_bytes(h.xring_cap, sizeof(fo_xrec_t));
+    off += (uint64_t)p->n_fo * p->n_fo * h.xring_stride;
+
     /* Connection ids per frontend: as many as slots, plus room for
      * clients that have not finished connecting. */
     h.fe_conns = p->max_clients + 1024;
@@ -123,6 +128,9 @@ int shm_create(shm_t *s, const shm_params_t *p)
             ring_init(shm_reply(s, w, f), h.reply_cap, sizeof(rep_rec_t));
             ring_init(shm_notify(s, w, f), h.notify_cap, sizeof(uint32_t));
         }
+    for (uint32_t a = 0; a < p->n_fo; a++)
+        for (uint32_t b = 0; b < p->n_fo; b++)
+            ring_init(shm_xring(s, a, b), h.xring_cap, sizeof(fo_xrec_t));
     /* Slots stay zero (SESS_FREE) from ftruncate and cost no memory until
      * used: the owner worker initialises a slot's ring when it takes it. */
     s->arena.base = s->base;
@@ -171,6 +179,13 @@ int shm_check(const shm_t *s)
                            h->notify_stride)) {
                 log_err("shm: ring header damaged (frontend %u, worker %u)",
                         f, w);
+                return -1;
+            }
+    for (uint32_t a = 0; a < h->n_fo; a++)
+        for (uint32_t b = 0; b < h->n_fo; b++)
+            if (ring_check(shm_xring(s, a, b), sizeof(fo_xrec_t),
+                           h->xring_stride)) {
+                log_err("shm: worker ring %u -> %u damaged", a, b);
                 return -1;
             }
     for (uint32_t i = 0; i < h->n_fe + h->n_fo; i++)

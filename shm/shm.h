@@ -21,6 +21,7 @@
 #define SHM_CTL_CAP 64 /* control ring records per slot */
 #define SHM_FE_IOV 256 /* output queue entries per frontend connection */
 #define SHM_PANIC 1024 /* bytes of a child's last words */
+#define SHM_XRING_CAP 4096 /* records per worker ring */
 
 enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
 
@@ -50,9 +51,10 @@ typedef struct proc {
     /* worker only: its retained store, a chain of fo_ret_rec_t in its
      * partition (rebuilt by a new incarnation) */
     arena_h ret_head;
-    /* worker only: 1 + the frontend whose ingest record is being handled,
-     * 0 between records (a new incarnation redoes that ring's first
-     * record before any other) */
+    /* worker only: 1 + the input ring whose record is being handled (the
+     * ingest ring of frontend i, or for i >= n_fe the worker ring from
+     * worker i - n_fe), 0 between records (a new incarnation redoes that
+     * ring's first record before any other) */
     uint32_t busy_fe;
     /* worker: 1 + the highest slot index (of its own) ever taken;
      * frontend: 1 + the highest connection id ever used.  Recovery scans
@@ -61,7 +63,12 @@ typedef struct proc {
     uint64_t drops_expired;   /* frontend: MQTT 5 Message Expiry passed */
     uint64_t drops_too_large; /* frontend: above a client's Maximum
                                  Packet Size */
-    uint8_t pad[16];
+    uint64_t drops_share;     /* worker: shared-subscription messages no
+                                 member could take */
+    /* worker 0 only: the shared-subscription members, a chain of
+     * fo_share_rec_t (rebuilt into groups by a new incarnation) */
+    arena_h share_head;
+    uint8_t pad[32];
 } proc_t;
 
 /*
@@ -187,6 +194,10 @@ typedef struct shm_hdr {
     uint64_t slot_off_pids;
     uint64_t slot_off_ring;
     uint64_t slot_off_ctl;
+    uint64_t off_xring;   /* n_fo * n_fo worker rings (fo_xrec_t) */
+    uint64_t xring_stride;
+    uint32_t xring_cap;
+    uint32_t pad3;
     uint64_t off_fe_rel;  /* per frontend: fe_conns * SHM_FE_IOV handles */
     uint64_t fe_rel_stride;
     uint32_t fe_conns;    /* connection ids per frontend */
@@ -220,6 +231,10 @@ typedef struct sess_inflight {
     uint32_t sub_id;   /* MQTT 5: its first Subscription Identifier, sent
                           again with it on a resend (0: none) */
     arena_h h;     /* the message (holds a reference); 0 after PUBREC */
+    uint32_t group;    /* sent through a shared subscription: the group's
+                          hash (0: not shared); handed to another member
+                          if the session ends before the acknowledgement */
+    uint32_t pad2;
 } sess_inflight_t;
 
 typedef struct sess_slot {
@@ -247,7 +262,9 @@ typedef struct sess_slot {
                            (CONN_EXPIRY_NEVER: forever; 0: it ends with
                            it, then `clean` is 1) */
     uint64_t will_at;   /* a delayed will: unix time it is due (0: none) */
-    uint8_t pad1[12];
+    uint32_t epoch;     /* bumped for every new or wiped session: a shared
+                           subscription member is (slot, epoch) */
+    uint8_t pad1[8];
     /* ---- written by the role holder (host frontend, or owner when
      *      detached) ---- */
     uint16_t next_pid;
@@ -284,6 +301,21 @@ typedef struct sess_sub {
     uint16_t len;
     char filter[];
 } sess_sub_t;
+
+/* Shared-subscription member (allocated by the subscriber's frontend,
+ * linked by worker 0 in a doubly linked chain from its
+ * proc_t.share_head): filter is the whole "$share/GROUP/FILTER". */
+typedef struct fo_share_rec {
+    arena_h next;
+    arena_h prev;
+    uint32_t slot;
+    uint32_t epoch;
+    uint32_t sub_id;
+    uint8_t opts;  /* granted QoS | MQTT_SUBOPT_* */
+    uint8_t pad;
+    uint16_t len;
+    char filter[];
+} fo_share_rec_t;
 
 /* Retained message record (a worker's arena partition), in a doubly
  * linked chain from proc_t.ret_head: holds a reference to the message,
@@ -337,6 +369,13 @@ static inline ring_t *shm_notify(const shm_t *s, uint32_t fo, uint32_t fe)
 {
     return (ring_t *)(s->base + s->hdr->off_notify +
                       (fo * s->hdr->n_fe + fe) * s->hdr->notify_stride);
+}
+
+/* The worker ring from worker `from` to worker `to`. */
+static inline ring_t *shm_xring(const shm_t *s, uint32_t from, uint32_t to)
+{
+    return (ring_t *)(s->base + s->hdr->off_xring +
+                      (from * s->hdr->n_fo + to) * s->hdr->xring_stride);
 }
 
 static inline sess_slot_t *shm_slot(const shm_t *s, uint32_t i)
@@ -426,9 +465,12 @@ int sess_inf_room(const shm_t *s, uint32_t slot);
 /* Appends an entry (state INF_SENT) for message h, which it keeps a
  * reference of, under a fresh packet id; ring_pos is the data ring
  * position of the record h comes from (the caller consumes that record
- * right after).  The caller checked sess_inf_room().  Returns the entry. */
+ * right after); sub_id its first Subscription Identifier, group its
+ * shared subscription's hash (0: none).  The caller checked
+ * sess_inf_room().  Returns the entry. */
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
-                              int retain, arena_h h, uint32_t ring_pos);
+                              int retain, arena_h h, uint32_t ring_pos,
+                              uint32_t sub_id, uint32_t group);
 
 /* The live entry for pid, or NULL. */
 sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid);

@@ -167,7 +167,8 @@ static cJSON *cmd_stats(void)
     uint64_t now = (uint64_t)time(NULL);
     uint64_t conns = 0, in = 0, out = 0, bin = 0, bout = 0;
     uint64_t inq[3] = {0}, outq[3] = {0};
-    uint64_t d_size = 0, d_queue = 0, d_off0 = 0;
+    uint64_t d_size = 0, d_queue = 0, d_off0 = 0, d_exp = 0, d_big = 0;
+    uint64_t d_share = 0;
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "uptime",
@@ -191,6 +192,10 @@ static cJSON *cmd_stats(void)
         cJSON *d = cJSON_AddObjectToObject(e, "drops");
         cJSON_AddNumberToObject(d, "message_size",
                                 (double)LOAD(p->drops_size));
+        cJSON_AddNumberToObject(d, "expired",
+                                (double)LOAD(p->drops_expired));
+        cJSON_AddNumberToObject(d, "too_large_for_client",
+                                (double)LOAD(p->drops_too_large));
         cJSON *rings = cJSON_AddArrayToObject(e, "ingest_rings");
         for (uint32_t w = 0; w < n_fo; w++) {
             ring_t *r = shm_ingest(shm, f, w);
@@ -208,6 +213,8 @@ static cJSON *cmd_stats(void)
         bin += LOAD(p->bytes_in);
         bout += LOAD(p->bytes_out);
         d_size += LOAD(p->drops_size);
+        d_exp += LOAD(p->drops_expired);
+        d_big += LOAD(p->drops_too_large);
         for (int q = 0; q < 3; q++) {
             inq[q] += LOAD(p->msgs_in_qos[q]);
             outq[q] += LOAD(p->msgs_out_qos[q]);
@@ -226,10 +233,13 @@ static cJSON *cmd_stats(void)
                                 (double)LOAD(p->drops_queue));
         cJSON_AddNumberToObject(d, "offline_qos0",
                                 (double)LOAD(p->drops_offline0));
+        cJSON_AddNumberToObject(d, "shared_no_member",
+                                (double)LOAD(p->drops_share));
         cJSON_AddItemToObject(e, "arena", arena_json(shm_fo_part(shm, w)));
         cJSON_AddItemToArray(fos, e);
         d_queue += LOAD(p->drops_queue);
         d_off0 += LOAD(p->drops_offline0);
+        d_share += LOAD(p->drops_share);
     }
     cJSON_AddNumberToObject(totals, "connections", (double)conns);
     cJSON_AddNumberToObject(totals, "messages_in", (double)in);
@@ -242,6 +252,9 @@ static cJSON *cmd_stats(void)
     cJSON_AddNumberToObject(d, "queue_full", (double)d_queue);
     cJSON_AddNumberToObject(d, "offline_qos0", (double)d_off0);
     cJSON_AddNumberToObject(d, "message_size", (double)d_size);
+    cJSON_AddNumberToObject(d, "expired", (double)d_exp);
+    cJSON_AddNumberToObject(d, "too_large_for_client", (double)d_big);
+    cJSON_AddNumberToObject(d, "shared_no_member", (double)d_share);
     uint64_t blocks, bytes;
     arena_usage(&shm->arena, &blocks, &bytes);
     cJSON *a = cJSON_AddObjectToObject(o, "arena");

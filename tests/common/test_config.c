@@ -905,7 +905,6 @@ test_ignored_keys(void **state)
         "memory_limit 0",
         "check_retain_source true",
         "auto_id_prefix auto-",
-        "max_topic_alias_broker 10",
         "websockets_log_level 0",
     };
     cfg_t c, before;
@@ -964,6 +963,8 @@ test_fixed_keys(void **state)
     ok(&c, "max_topic_alias 0");
     assert_int_equal(c.max_topic_alias, 0);
     bad(&c, "max_topic_alias 65536");
+    ok(&c, "max_topic_alias_broker 0");
+    assert_int_equal(c.max_topic_alias_broker, 0);
     bad(&c, "max_connections 1000");
     bad(&c, "max_connections");
     bad(&c, "allow_zero_length_clientid yes");

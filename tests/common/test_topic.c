@@ -382,6 +382,47 @@ test_deep_topics(void **state)
     free(t);
 }
 
+/* $share/NAME/FILTER: split where FILTER starts; bad shares refused. */
+static void
+test_share_split(void **state)
+{
+    static const struct {
+        const char *f;
+        int want;
+        uint16_t foff;
+    } cases[] = {
+        { "$share/g/a/b", 1, 9 },
+        { "$share/grp/#", 1, 11 },
+        { "$share/g/+/x", 1, 9 },
+        { "$share/g//", 1, 9 },     /* FILTER "/" is a valid filter */
+        { "$share/g", -1, 0 },      /* no filter part */
+        { "$share/g/", -1, 0 },     /* empty filter */
+        { "$share//t", -1, 0 },     /* empty share name */
+        { "$share/g+/t", -1, 0 },   /* wildcard in the name */
+        { "$share/g#/t", -1, 0 },
+        { "$share/g/a/#/b", -1, 0 }, /* invalid filter */
+        { "$shared/g/t", 0, 0 },    /* not a share */
+        { "$SHARE/g/t", 0, 0 },
+        { "a/$share/g/t", 0, 0 },
+        { "$share", 0, 0 },
+    };
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint16_t foff = 0;
+        int r = topic_share_split(cases[i].f, strlen(cases[i].f), &foff);
+        if (r != cases[i].want || (r == 1 && foff != cases[i].foff)) {
+            fail_msg("%s: got %d (filter at %u), want %d (at %u)",
+                     cases[i].f, r, foff, cases[i].want, cases[i].foff);
+        }
+    }
+    /* The names records carry: never 0, stable, and different here. */
+    assert_int_not_equal(topic_share_hash("", 0), 0);
+    assert_int_equal(topic_share_hash("$share/g/t", 10),
+                     topic_share_hash("$share/g/t", 10));
+    assert_int_not_equal(topic_share_hash("$share/g/t", 10),
+                         topic_share_hash("$share/h/t", 10));
+}
+
 int
 main(void)
 {
@@ -392,6 +433,7 @@ main(void)
         cmocka_unit_test(test_length_is_respected),
         cmocka_unit_test(test_matching_table),
         cmocka_unit_test(test_deep_topics),
+        cmocka_unit_test(test_share_split),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

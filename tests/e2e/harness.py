@@ -565,8 +565,10 @@ def packet(first_byte, body=b""):
 
 def enc_connect(client_id, clean=True, keepalive=60, will=None,
                 username=None, password=None, proto_name="MQTT", level=4,
-                flags_extra=0):
-    """will: dict(topic, payload, qos=0, retain=False)."""
+                flags_extra=0, props_block=b"", will_props_block=b""):
+    """will: dict(topic, payload, qos=0, retain=False).  For MQTT 5
+    (mqtt5_wire.enc_connect5): props_block, the encoded CONNECT properties
+    after the keep-alive, and will_props_block before the will topic."""
     flags = flags_extra
     if clean:
         flags |= 0x02
@@ -575,7 +577,8 @@ def enc_connect(client_id, clean=True, keepalive=60, will=None,
         flags |= 0x04 | (will.get("qos", 0) << 3)
         if will.get("retain"):
             flags |= 0x20
-        payload += enc_str(will["topic"]) + enc_str(will.get("payload", b""))
+        payload += (will_props_block + enc_str(will["topic"])
+                    + enc_str(will.get("payload", b"")))
     if username is not None:
         flags |= 0x80
         payload += enc_str(username)
@@ -583,7 +586,7 @@ def enc_connect(client_id, clean=True, keepalive=60, will=None,
         flags |= 0x40
         payload += enc_str(password)
     body = (enc_str(proto_name) + bytes([level, flags])
-            + struct.pack("!H", keepalive) + payload)
+            + struct.pack("!H", keepalive) + props_block + payload)
     return packet(0x10, body)
 
 

@@ -16,7 +16,7 @@ import struct
 from harness import (
     CONNACK, DISCONNECT, PACKET_NAMES, PUBACK, PUBCOMP, PUBLISH, PUBREC,
     PUBREL, SUBACK, UNSUBACK, Closed, Packet, RawClient, check, check_eq,
-    enc_ack, enc_str, enc_varint, fail, packet)
+    enc_ack, enc_connect, enc_str, enc_varint, fail, packet)
 
 AUTH = 15  # packet type
 
@@ -227,26 +227,11 @@ def enc_connect5(client_id, clean=True, keepalive=60, props=(), will=None,
     """A v5 CONNECT.  will: dict(topic, payload, qos=0, retain=False,
     props=()).  raw_props: the property block as bytes, instead of
     props."""
-    flags = flags_extra
-    if clean:
-        flags |= 0x02
-    payload = enc_str(client_id)
-    if will is not None:
-        flags |= 0x04 | (will.get("qos", 0) << 3)
-        if will.get("retain"):
-            flags |= 0x20
-        payload += (enc_props(will.get("props", ())) + enc_str(will["topic"])
-                    + enc_str(will.get("payload", b"")))
-    if username is not None:
-        flags |= 0x80
-        payload += enc_str(username)
-    if password is not None:
-        flags |= 0x40
-        payload += enc_str(password)
     block = raw_props if raw_props is not None else enc_props(props)
-    body = (enc_str("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive)
-            + block + payload)
-    return packet(0x10, body)
+    wblock = enc_props(will.get("props", ())) if will is not None else b""
+    return enc_connect(client_id, clean, keepalive, will, username, password,
+                       level=5, flags_extra=flags_extra, props_block=block,
+                       will_props_block=wblock)
 
 
 def enc_publish5(topic, payload=b"", qos=0, pid=None, retain=False,

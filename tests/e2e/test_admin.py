@@ -164,7 +164,10 @@ def test_stats_count_traffic():
         check(t["connections"] >= 2, "connections %r" % t["connections"])
         check(t["bytes_in"] > 100 and t["bytes_out"] > 100, "bytes %r" % t)
         check_eq(set(t["drops"]), {"queue_full", "offline_qos0",
-                                   "message_size"}, "drop reasons")
+                                   "message_size", "expired",
+                                   "too_large_for_client",
+                                   "shared_no_member"}, "drop reasons")
+        check_eq(set(t["drops"].values()), {0}, "drops %r" % t["drops"])
         check(s["uptime"] >= 0 and ISO_RE.match(s["started"]), "uptime")
         check_eq(len(s["frontends"]), 2, "frontends")
         check_eq(len(s["workers"]), 2, "workers")

@@ -17,7 +17,7 @@ import subprocess
 import time
 
 from harness import (
-    IS_RINGMQ, REPO, Broker, Skip, check, check_eq, fail, timeout)
+    IS_RINGMQ, REPO, Broker, check, check_eq, fail, timeout)
 
 
 def _bench_bin():
@@ -217,10 +217,7 @@ def test_bench_mqtt5_fanout():
 @timeout(60)
 def test_bench_mqtt5_shared():
     """MQTT 5 with a shared subscription: each message reaches exactly one
-    subscriber of the group (Mosquitto only until ringmq has shared
-    subscriptions)."""
-    if IS_RINGMQ:
-        raise Skip("shared subscriptions are not in ringmq yet")
+    subscriber of the group."""
     with Broker() as b:
         rc, d, err = _bench(b, ["-V", "5", "--scenario", "shared", "-P", "2",
                                 "-S", "4", "-q", "1", "-r", "50", "-d", "1",

@@ -14,7 +14,7 @@ Where Mosquitto 2.0.11 deviates, the test or the assertion is ringmq-only
 import time
 
 from harness import (
-    CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check,
+    CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, admin, check,
     check_eq, enc_ack, enc_str, fail, finish_process, mosquitto_pub,
     mosquitto_sub_start, raw_client, read_line, ringmq_checks, ringmq_only)
 from mqtt5_wire import (
@@ -378,6 +378,9 @@ def test_message_expiry_queued():
         check(not got[1].props.has(MESSAGE_EXPIRY),
               "Message Expiry Interval on a message that had none: %r"
               % got[1])
+        if ringmq_checks():
+            drops = admin(b).call("stats")["totals"]["drops"]
+            check_eq(drops["expired"], 1, "stats drops.expired")
 
 
 def test_message_expiry_retained():
@@ -485,6 +488,11 @@ def test_client_maximum_packet_size():
         pub.publish("cmps/t", b"later", qos=1)
         check_eq(small.recv_publish().payload, b"later",
                  "delivery after the dropped message")
+        if ringmq_checks():
+            # The drop is counted where an operator looks (docs/admin.md).
+            drops = admin(b).call("stats")["totals"]["drops"]
+            check_eq(drops["too_large_for_client"], 1,
+                     "stats drops.too_large_for_client")
 
 
 def test_server_maximum_packet_size():
@@ -1081,3 +1089,78 @@ def test_disconnect_with_will_and_will_properties():
         c = _will_client(b.port, "wd6", delay=0, expiry=0)
         c.disconnect()
         w.expect_nothing(0.8, "will after a normal DISCONNECT")
+
+
+def test_topic_alias_outbound():
+    """A subscriber that allows 2 Topic Aliases: the first two topics get
+    aliases 1 and 2 (full topic plus alias the first time, empty topic
+    after); a third topic goes without; a subscriber that allows none gets
+    full topics only.  (Mosquitto 2.0 never assigns aliases: allowed.)"""
+    ringmq_only("the server's choice of outbound aliases is ringmq's")
+    with Broker() as b:
+        s = client5(b.port, "tao-sub", props=[(TOPIC_ALIAS_MAXIMUM, 2)])
+        s.subscribe([("tao/#", Q1)])
+        plain = client5(b.port, "tao-plain")
+        plain.subscribe([("tao/#", Q1)])
+        pub = client5(b.port, "tao-pub")
+        sent = ["tao/a", "tao/a", "tao/b", "tao/c", "tao/b", "tao/a",
+                "tao/c"]
+        for i, t in enumerate(sent):
+            pub.publish(t, b"m%d" % i, qos=1)
+        got = [s.recv_publish() for _ in sent]
+        check_eq([(m.topic, m.props.get(TOPIC_ALIAS)) for m in got],
+                 [("tao/a", 1), ("", 1), ("tao/b", 2), ("tao/c", None),
+                  ("", 2), ("", 1), ("tao/c", None)],
+                 "(topic, alias) of each delivery")
+        check_eq([m.payload for m in got],
+                 [b"m%d" % i for i in range(len(sent))], "payloads")
+        for m in [plain.recv_publish() for _ in sent]:
+            check(not m.props.has(TOPIC_ALIAS) and m.topic.startswith("tao/"),
+                  "alias to a client that allows none: %r" % m)
+        # A new connection starts without aliases.
+        s.disconnect()
+        s = client5(b.port, "tao-sub", props=[(TOPIC_ALIAS_MAXIMUM, 2)])
+        s.subscribe([("tao/#", Q1)])
+        pub.publish("tao/b", b"again", qos=1)
+        m = s.recv_publish()
+        check_eq((m.topic, m.props.get(TOPIC_ALIAS)), ("tao/b", 1),
+                 "first delivery on a new connection")
+
+
+def test_topic_alias_outbound_off():
+    """max_topic_alias_broker 0: no alias is assigned even to a client that
+    allows them (paho-mqtt 1.6 announces a maximum but cannot resolve
+    aliases: with this setting it gets every topic in full)."""
+    ringmq_only("max_topic_alias_broker is ringmq's")
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    with Broker(options={"max_topic_alias_broker": 0}) as b:
+        got = []
+        c = mqtt.Client(client_id="tao-paho", protocol=mqtt.MQTTv5)
+        c.on_message = lambda cl, ud, m: got.append((m.topic, m.payload))
+        cp = Properties(PacketTypes.CONNECT)
+        cp.TopicAliasMaximum = 5
+        c.connect("127.0.0.1", b.port, properties=cp)
+        c.loop_start()
+        try:
+            c.subscribe("taop/#", options=mqtt.SubscribeOptions(qos=1))
+            time.sleep(0.3)
+            pub = client5(b.port, "tao-paho-pub")
+            want = [("taop/%d" % (i % 3), b"%d" % i) for i in range(9)]
+            for t, p in want:
+                pub.publish(t, p, qos=1)
+            deadline = time.monotonic() + 5
+            while len(got) < len(want) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check_eq(got, want, "(topic, payload) seen by paho")
+        finally:
+            c.loop_stop()
+            c.disconnect()
+        raw = client5(b.port, "tao-raw", props=[(TOPIC_ALIAS_MAXIMUM, 5)])
+        raw.subscribe([("taop/#", Q1)])
+        pub.publish("taop/0", b"x", qos=1)
+        pub.publish("taop/0", b"y", qos=1)
+        for m in raw.recv_publishes(2):
+            check_eq((m.topic, m.props.get(TOPIC_ALIAS)), ("taop/0", None),
+                     "(topic, alias) with max_topic_alias_broker 0")

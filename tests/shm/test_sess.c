@@ -59,7 +59,7 @@ static void test_fifo_order_and_ids(void **state)
     uint16_t pids[MAX_INF];
     for (int i = 0; i < MAX_INF; i++) {
         assert_true(sess_inf_room(&s, 0));
-        sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg(), 0);
+        sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg(), 0, 0, 0);
         pids[i] = e->pid;
         assert_true(e->pid != 0);
         for (int j = 0; j < i; j++)
@@ -91,10 +91,10 @@ static void test_positions_never_wrap(void **state)
     /* Always one message in flight: the table never empties, so only
      * renormalisation keeps the positions small.  Acknowledged in order,
      * one million times; the oldest must always be found by its pid. */
-    sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg(), 0);
+    sess_inflight_t *e = sess_inf_add(&s, 0, 1, 0, msg(), 0, 0, 0);
     uint16_t oldest = e->pid;
     for (int i = 0; i < 1000000; i++) {
-        e = sess_inf_add(&s, 0, 1, 0, msg(), 0);
+        e = sess_inf_add(&s, 0, 1, 0, msg(), 0, 0, 0);
         uint16_t next = e->pid;
         sess_inflight_t *o = sess_inf_find(&s, 0, oldest);
         assert_non_null(o);
@@ -116,7 +116,7 @@ static void test_clear(void **state)
     (void)state;
     sess_slot_t *sl = shm_slot(&s, 0);
     for (int i = 0; i < 7; i++)
-        sess_inf_add(&s, 0, 2, 1, msg(), 0);
+        sess_inf_add(&s, 0, 2, 1, msg(), 0, 0, 0);
     sess_inf_done(&s, 0, sess_inf_at(&s, 0, sl->inf_head + 3));
     sess_inf_clear(&s, 0);
     assert_int_equal(sl->n_inflight, 0);
@@ -141,7 +141,7 @@ static void test_repair_after_kill(void **state)
         memcpy(ring_slot(r, 0), &o, sizeof(o));
         ring_commit(r, 1);
         assert_int_equal(ring_count(r), 1);
-        sess_inf_add(&s, 1, 1, 0, o.h, (uint32_t)r->tail);
+        sess_inf_add(&s, 1, 1, 0, o.h, (uint32_t)r->tail, 0, 0);
         if (i < 2)
             ring_consume(r, 1);
     }
