@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mqtt.h"
 
 #define CFG_LINE_MAX 1024     /* bytes of one config line, newline excluded */
 #define CFG_ARGS_MAX 8        /* arguments kept per line (more is an error) */
@@ -101,6 +102,7 @@ static int cfg_key_log_dest(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_log_type(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_pid_file(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_user(cfg_t *c, const cfg_line_t *l);
+static int cfg_key_response_info(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_per_listener(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_protocol(cfg_t *c, const cfg_line_t *l);
 static int cfg_key_include_dir(cfg_t *c, const cfg_line_t *l);
@@ -135,6 +137,7 @@ static const cfg_key_t cfg_keys[] = {
     { "log_type", cfg_key_log_type },
     { "pid_file", cfg_key_pid_file },
     { "user", cfg_key_user },
+    { "response_information", cfg_key_response_info },
     { "per_listener_settings", cfg_key_per_listener },
     { "protocol", cfg_key_protocol },
     { "include_dir", cfg_key_include_dir },
@@ -747,6 +750,23 @@ cfg_key_pid_file(cfg_t *c, const cfg_line_t *l)
         return cfg_error(l, "pid_file is given more than once");
     }
     return cfg_rest_string(l, l->rest, c->pid_file, sizeof(c->pid_file));
+}
+
+/* ringmq: the MQTT 5 Response Information a client that asks for it gets
+ * in CONNACK (UTF-8, the rest of the line). */
+static int
+cfg_key_response_info(cfg_t *c, const cfg_line_t *l)
+{
+    if (cfg_rest_string(l, l->rest, c->response_info,
+                        sizeof(c->response_info)) < 0) {
+        return -1;
+    }
+    if (!mqtt_utf8_valid((const uint8_t *) c->response_info,
+                         strlen(c->response_info))) {
+        c->response_info[0] = '\0';
+        return cfg_error(l, "%s: value is not valid UTF-8", l->key);
+    }
+    return 0;
 }
 
 static int

@@ -73,6 +73,7 @@ typedef struct cfg {
     uint16_t max_qos;               /* 0..2, default 2 */
     uint16_t max_topic_alias;       /* MQTT 5 inbound aliases, default 10 */
     uint16_t max_topic_alias_broker; /* outbound aliases per client, 10 */
+    char response_info[256]; /* MQTT 5 Response Information, "": none */
     bool retain_available;          /* default true */
     uint32_t persistent_client_expiration; /* seconds, 0 = never */
     bool per_listener_settings;     /* accepted; only false semantics */

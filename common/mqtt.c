@@ -708,16 +708,31 @@ mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid)
 }
 
 size_t
-mqtt_write_ack_rc(uint8_t *out, uint8_t type, uint16_t pid, uint8_t rc)
+mqtt_write_ack_rc(uint8_t *out, size_t cap, uint8_t type, uint16_t pid,
+                  uint8_t rc, const char *reason_string)
 {
-    size_t n = mqtt_write_ack(out, type, pid);
+    size_t n = mqtt_write_ack(out, type, pid), sl, plen;
+    mqtt_prop_t pr;
 
-    if (rc == 0) {
+    if (rc == 0 && reason_string == NULL) {
         return n; /* the short form (3.4.2.1) */
     }
     out[1] = 3;
     out[4] = rc;
-    return 5;
+    if (reason_string == NULL) {
+        return 5;
+    }
+    sl = strlen(reason_string);
+    pr = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason_string,
+                       (uint16_t) (sl > 100 ? 100 : sl));
+    if (cap < 6 || mqtt_prop_write(type, &pr, 1, out + 5, cap - 5, &plen,
+                                   NULL) != MQTT_OK
+        || 3 + plen > 127)
+    {
+        return 5; /* no room: the code alone */
+    }
+    out[1] = (uint8_t) (3 + plen);
+    return 5 + plen;
 }
 
 size_t
@@ -765,6 +780,34 @@ mqtt_write_connack5(uint8_t *out, size_t cap, bool session_present,
     out[off++] = (session_present && rc == 0) ? 0x01 : 0x00;
     out[off++] = rc;
     mqtt_prop_write(MQTT_CONNACK, props, n, out + off, cap - off, &plen, NULL);
+    return off + plen;
+}
+
+size_t
+mqtt_write_auth(uint8_t *out, size_t cap, uint8_t rc, const char *method,
+                size_t mlen, const uint8_t *data, size_t dlen)
+{
+    mqtt_prop_t pr[2];
+    size_t n = 0, plen, vlen, off;
+
+    if (mlen > UINT16_MAX || dlen > UINT16_MAX) {
+        return 0;
+    }
+    pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_METHOD, method, (uint16_t) mlen);
+    if (data != NULL) {
+        pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_DATA, data, (uint16_t) dlen);
+    }
+    if (mqtt_prop_size(MQTT_AUTH, pr, n, &plen, NULL) != MQTT_OK) {
+        return 0;
+    }
+    vlen = 1 + plen;
+    if (1 + mqtt_varint_size((uint32_t) vlen) + vlen > cap) {
+        return 0;
+    }
+    out[0] = MQTT_AUTH << 4;
+    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) vlen);
+    out[off++] = rc;
+    mqtt_prop_write(MQTT_AUTH, pr, n, out + off, cap - off, &plen, NULL);
     return off + plen;
 }
 

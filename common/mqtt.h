@@ -189,9 +189,11 @@ size_t mqtt_write_connack(uint8_t *out, bool session_present, uint8_t rc);
 size_t mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid);
 
 /* MQTT 5 acknowledgement with reason code rc: the 4-byte short form when
- * rc is 0, else 5 bytes (no properties). */
-size_t mqtt_write_ack_rc(uint8_t *out, uint8_t type, uint16_t pid,
-                         uint8_t rc);
+ * rc is 0 and there is no reason_string, else 5 bytes, plus a Reason
+ * String (cut to 100 bytes) when reason_string is not NULL and it fits
+ * cap.  out needs at least 5 bytes. */
+size_t mqtt_write_ack_rc(uint8_t *out, size_t cap, uint8_t type,
+                         uint16_t pid, uint8_t rc, const char *reason_string);
 
 /* MQTT 5 DISCONNECT with reason code rc and, when reason_string is not
  * NULL, a Reason String (cut to 200 bytes; left out if it does not fit
@@ -204,6 +206,13 @@ size_t mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
  * cap bytes (nothing usable is written). */
 size_t mqtt_write_connack5(uint8_t *out, size_t cap, bool session_present,
                            uint8_t rc, const mqtt_prop_t *props, size_t n);
+
+/* MQTT 5 AUTH with reason code rc, the Authentication Method and, when
+ * data is not NULL, Authentication Data.  Returns the bytes written, or
+ * 0 when it does not fit cap. */
+size_t mqtt_write_auth(uint8_t *out, size_t cap, uint8_t rc,
+                       const char *method, size_t mlen, const uint8_t *data,
+                       size_t dlen);
 
 /* PINGRESP: 2 bytes. */
 size_t mqtt_write_pingresp(uint8_t *out);

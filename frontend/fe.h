@@ -26,11 +26,15 @@
 enum {
     C_NEW = 0,        /* accepted, waiting for CONNECT */
     C_CONNECTING = 1, /* CONNECT posted to the owner worker */
-    C_ACTIVE = 2      /* attached to its session slot */
+    C_ACTIVE = 2,     /* attached to its session slot */
+    C_AUTH = 3        /* MQTT 5 enhanced authentication under way: the
+                         CONNECT waits in auth_connect (handle_auth.c) */
 };
 
 /* TLS / WebSocket state of a connection (fe_xport.c). */
 typedef struct fe_xport fe_xport_t;
+
+struct fe_auth_method;
 
 /* An inbound MQTT 5 Topic Alias: the topic it stands for. */
 typedef struct fe_alias {
@@ -95,12 +99,23 @@ typedef struct fe_conn {
     bool expiry_changed;  /* ... and a DISCONNECT changed it */
     bool id_assigned;     /* the client id is ours (Assigned Client Id) */
     bool server_keepalive; /* keepalive is max_keepalive, not the client's */
+    bool want_response_info; /* Request Response Information 1 */
     fe_alias_t *alias;    /* inbound Topic Aliases [1..n_alias] */
     uint16_t n_alias;
     uint16_t alias_out_max; /* client's Topic Alias Maximum */
     uint16_t alias_out_n;   /* outbound aliases assigned (1..n) */
     strmap_t *alias_out;    /* topic -> outbound alias */
     uint32_t epoch;       /* the session's (shared subscription members) */
+    /* MQTT 5 enhanced authentication (handle_auth.c) */
+    const struct fe_auth_method *auth; /* the method in use, or NULL */
+    void *auth_state;     /* the method's, during an exchange */
+    uint8_t *auth_connect; /* the CONNECT waiting for the exchange: its
+                              first byte, then its body */
+    uint32_t auth_connect_len;
+    uint8_t *auth_out;    /* Authentication Data for the CONNACK */
+    uint16_t auth_out_len;
+    bool auth_done;       /* the exchange ended well: CONNECT goes on */
+    bool reauth;          /* a re-authentication (AUTH 0x19) under way */
     uint32_t subids[FE_SUBIDS_MAX]; /* OUT_SUBID records read ahead */
     uint32_t n_subids;
 } fe_conn_t;
@@ -283,6 +298,16 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
 int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
 int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh,
                      const uint8_t *b);
+int handle_auth(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
+/* handle_auth.c: CONNECT k (fh, b) names an Authentication Method.
+ * Returns 0 when the connect goes on (authenticated: the CONNACK carries
+ * the method), 1 when an exchange started (c is in C_AUTH, the CONNECT
+ * saved), -1 when c was closed (unknown method: CONNACK 0x8C; refused:
+ * 0x87). */
+int fe_auth_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b,
+                    const mqtt_connect_t *k);
+/* Ends c's exchange, if any, and frees what it holds (fe_close()). */
+void fe_auth_free(fe_conn_t *c);
 /* Reply from a worker about a CONNECT. */
 void fe_on_reply(uint32_t fo, const rep_rec_t *r);
 

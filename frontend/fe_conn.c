@@ -358,6 +358,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         strmap_free(c->alias_out);
         mem_free(c->alias_out);
     }
+    fe_auth_free(c);
     mem_free(c->client_id);
     mem_free(c->username);
     mem_free(c->in);
@@ -602,6 +603,14 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         }
         return handle_connect(c, fh, b);
     }
+    if (c->state == C_AUTH && fh->type != MQTT_AUTH) {
+        /* Nothing but AUTH until the exchange ends (4.12). */
+        fe_close(c, false, fh->type == MQTT_DISCONNECT
+                               ? "disconnected during authentication"
+                               : "packet other than AUTH during "
+                                 "authentication");
+        return -1;
+    }
     switch (fh->type) {
     case MQTT_CONNECT:
         return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
@@ -630,14 +639,7 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     case MQTT_DISCONNECT:
         return handle_disconnect(c, fh, b);
     case MQTT_AUTH:
-        if (c->level == MQTT_V5) {
-            /* No Authentication Method was accepted at CONNECT (any is
-             * refused with 0x8C), so there is nothing to continue. */
-            return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,
-                                 "AUTH without an authentication method");
-        }
-        why = "packet type not allowed from a client";
-        break;
+        return handle_auth(c, fh, b);
     default:
         why = "packet type not allowed from a client";
         break;

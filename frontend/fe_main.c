@@ -104,15 +104,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         fe_conn_t *c = fe->conns[id];
         if (c == NULL)
             continue;
-        if (c->state == C_NEW &&
+        if ((c->state == C_NEW || c->state == C_AUTH) &&
             now_ms - c->accepted_ms >=
                 (uint64_t)fe->cfg->connect_timeout * 1000) {
             const char *wait = fe_xp_pending(c);
             char why[96];
             snprintf(why, sizeof(why), "%s not finished within "
                      "connect_timeout", wait);
-            fe_close(c, false, wait ? why
-                                    : "no CONNECT within connect_timeout");
+            fe_close(c, false,
+                     wait ? why
+                     : c->state == C_AUTH
+                         ? "authentication not finished within "
+                           "connect_timeout"
+                         : "no CONNECT within connect_timeout");
             continue;
         }
         if (c->state == C_CONNECTING &&

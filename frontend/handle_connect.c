@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fe.h"
+#include "fe_auth.h"
 #include "log.h"
 #include "mem.h"
 #include "strmap.h"
@@ -123,16 +124,10 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     if (k.level == MQTT_V5 &&
         (k.props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))) {
-        /* Enhanced authentication: no method is supported yet.  A method
-         * would be checked here and continue with AUTH (fe_auth hook,
-         * docs/mqtt5.md). */
-        char msg[128];
-        snprintf(msg, sizeof(msg), "unsupported authentication method "
-                 "'%.*s'", (int)(k.props.auth_method.len > 64
-                                     ? 64 : k.props.auth_method.len),
-                 (const char *)k.props.auth_method.p);
-        refuse(c, MQTT5_RC_BAD_AUTH_METHOD, msg);
-        return -1;
+        /* Enhanced authentication (handle_auth.c, fe_auth.c). */
+        int ar = fe_auth_connect(c, fh, b, &k);
+        if (ar != 0)
+            return ar < 0 ? -1 : 0; /* refused, or the exchange goes on */
     }
     if (!fe->cfg->allow_anonymous && c->username == NULL) {
         /* No password file support yet: with anonymous access off only
@@ -196,6 +191,7 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     c->id_assigned = assigned;
     if (k.level == MQTT_V5) {
         c->recv_max = k.props.receive_max;
+        c->want_response_info = k.props.request_response_info == 1;
         c->alias_out_max = k.props.topic_alias_max;
         if (c->alias_out_max > fe->cfg->max_topic_alias_broker)
             c->alias_out_max = fe->cfg->max_topic_alias_broker;
@@ -249,6 +245,16 @@ static size_t connack5(fe_conn_t *c, uint8_t *out, size_t cap, bool present)
                                 cfg->max_topic_alias);
     if (c->server_keepalive)
         pr[n++] = mqtt_prop_num(MQTT_PROP_SERVER_KEEP_ALIVE, c->keepalive);
+    if (c->auth) {
+        pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_METHOD, c->auth->name,
+                                (uint16_t)strlen(c->auth->name));
+        if (c->auth_out)
+            pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_DATA, c->auth_out,
+                                    c->auth_out_len);
+    }
+    if (c->want_response_info && cfg->response_info[0])
+        pr[n++] = mqtt_prop_str(MQTT_PROP_RESPONSE_INFO, cfg->response_info,
+                                (uint16_t)strlen(cfg->response_info));
     return mqtt_write_connack5(out, cap, present, 0, pr, n);
 }
 

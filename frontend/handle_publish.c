@@ -12,14 +12,19 @@
 #include "mem.h"
 
 /* Queues an acknowledgement; MQTT 5 gets reason code rc (3.1.1 has
- * none).  The caller checked the room (1 iovec, 5 bytes). */
-static int send_ack(fe_conn_t *c, uint8_t type, uint16_t pid, uint8_t rc)
+ * none) and, for a client that asked for problem information and when
+ * the queue has room, the Reason String why.  The caller checked the room
+ * for the code alone (1 iovec, 5 bytes). */
+static int send_ack(fe_conn_t *c, uint8_t type, uint16_t pid, uint8_t rc,
+                    const char *why)
 {
-    uint8_t out[5];
-    return fe_out_bytes(c, out,
-                        c->level == MQTT_V5
-                            ? mqtt_write_ack_rc(out, type, pid, rc)
-                            : mqtt_write_ack(out, type, pid));
+    uint8_t out[128];
+    if (c->level != MQTT_V5)
+        return fe_out_bytes(c, out, mqtt_write_ack(out, type, pid));
+    if (why && !(c->problem_info && fe_out_room(c, 1, sizeof(out))))
+        why = NULL;
+    return fe_out_bytes(c, out, mqtt_write_ack_rc(out, sizeof(out), type,
+                                                  pid, rc, why));
 }
 
 /* Resolves an MQTT 5 Topic Alias of PUBLISH p: sets the alias to the
@@ -105,6 +110,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 1;
     }
     uint8_t rc = MQTT5_RC_SUCCESS;
+    const char *rc_why = NULL;
     if (fe->cfg->message_size_limit &&
         p.payload_len > fe->cfg->message_size_limit) {
         log_notice("Client %s sent a %zu-byte payload over "
@@ -112,6 +118,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
                    c->client_id, p.payload_len);
         fe->proc->drops_size++;
         rc = MQTT5_RC_QUOTA_EXCEEDED;
+        rc_why = "payload larger than message_size_limit";
         goto ack;
     }
     if (p.props.payload_format == 1 &&
@@ -125,6 +132,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
                    "Indicator 1 and a payload that is not UTF-8; dropped.",
                    c->client_id, (int)p.topic.len, (const char *)p.topic.p);
         rc = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
+        rc_why = "payload is not UTF-8 (Payload Format Indicator 1)";
         goto ack;
     }
     if (p.qos == 2 && qos2_test(c, p.pid))
@@ -183,9 +191,9 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
 ack:
     if (p.qos == 1)
-        send_ack(c, MQTT_PUBACK, p.pid, rc);
+        send_ack(c, MQTT_PUBACK, p.pid, rc, rc_why);
     else if (p.qos == 2)
-        send_ack(c, MQTT_PUBREC, p.pid, rc);
+        send_ack(c, MQTT_PUBREC, p.pid, rc, rc_why);
     return 0;
 }
 
@@ -238,7 +246,7 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
             arena_release(&fe->shm->arena, h);
         }
         send_ack(c, MQTT_PUBREL, pid,
-                 e ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND);
+                 e ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND, NULL);
         break;
     case MQTT_PUBCOMP:
         e = sess_inf_find(fe->shm, c->slot, pid);
@@ -249,7 +257,8 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         bool known = qos2_test(c, pid);
         qos2_set(c, pid, false);
         send_ack(c, MQTT_PUBCOMP, pid,
-                 known ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND);
+                 known ? MQTT5_RC_SUCCESS : MQTT5_RC_PACKET_ID_NOT_FOUND,
+                 NULL);
         return 0;
     }
     }

@@ -965,6 +965,9 @@ test_fixed_keys(void **state)
     bad(&c, "max_topic_alias 65536");
     ok(&c, "max_topic_alias_broker 0");
     assert_int_equal(c.max_topic_alias_broker, 0);
+    ok(&c, "response_information reply/to/me");
+    assert_string_equal(c.response_info, "reply/to/me");
+    bad(&c, "response_information \xff");
     bad(&c, "max_connections 1000");
     bad(&c, "max_connections");
     bad(&c, "allow_zero_length_clientid yes");

@@ -553,9 +553,26 @@ test_write5(void **state)
     assert_int_equal(mqtt_write_connack5(out, 8, false, 0, props, 2), 0);
 
     /* Acks: the short form for success. */
-    assert_int_equal(mqtt_write_ack_rc(out, MQTT_PUBACK, 0x0102, 0), 4);
-    assert_int_equal(mqtt_write_ack_rc(out, MQTT_PUBREC, 0x0102, 0x99), 5);
+    assert_int_equal(mqtt_write_ack_rc(out, sizeof(out), MQTT_PUBACK, 0x0102,
+                                       0, NULL),
+                     4);
+    assert_int_equal(mqtt_write_ack_rc(out, sizeof(out), MQTT_PUBREC, 0x0102,
+                                       0x99, NULL),
+                     5);
     assert_memory_equal(out, "\x50\x03\x01\x02\x99", 5);
+    /* With a Reason String: it parses back as an ack with that string. */
+    n = mqtt_write_ack_rc(out, sizeof(out), MQTT_PUBACK, 7, 0x97, "full");
+    assert_int_equal(n, 5 + 1 + 3 + 4);
+    assert_int_equal(mqtt_fixed_header(out, n, &fh, &why), MQTT_OK);
+    assert_int_equal(fh.hdr_len + fh.remaining, n);
+    uint16_t pid;
+    assert_int_equal(mqtt_parse_ack(MQTT_V5, MQTT_PUBACK, 0, out + 2, n - 2,
+                                    &pid, &reason, &why),
+                     MQTT_OK);
+    assert_int_equal(reason, 0x97);
+    /* Not enough room for it: the code alone. */
+    assert_int_equal(mqtt_write_ack_rc(out, 8, MQTT_PUBACK, 7, 0x97, "full"),
+                     5);
 
     /* DISCONNECT with and without a Reason String. */
     n = mqtt_write_disconnect(out, sizeof(out), 0x82, NULL);

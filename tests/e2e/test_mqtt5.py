@@ -18,7 +18,8 @@ from harness import (
     check_eq, enc_ack, enc_str, fail, finish_process, mosquitto_pub,
     mosquitto_sub_start, raw_client, read_line, ringmq_checks, ringmq_only)
 from mqtt5_wire import (
-    ASSIGNED_CLIENT_ID, AUTH_METHOD, CONTENT_TYPE, CORRELATION_DATA,
+    ASSIGNED_CLIENT_ID, AUTH, AUTH_DATA, AUTH_METHOD, CONTENT_TYPE,
+    CORRELATION_DATA,
     MAXIMUM_PACKET_SIZE, MAXIMUM_QOS, MESSAGE_EXPIRY, PAYLOAD_FORMAT,
     RC_BAD_AUTH_METHOD, RC_MALFORMED, RC_NO_MATCHING_SUBSCRIBERS,
     RC_NO_SUBSCRIPTION_EXISTED, RC_PACKET_TOO_LARGE,
@@ -27,7 +28,8 @@ from mqtt5_wire import (
     RC_TOPIC_ALIAS_INVALID, RC_TOPIC_FILTER_INVALID, RECEIVE_MAXIMUM,
     RESPONSE_TOPIC, RETAIN_AVAILABLE, SERVER_KEEP_ALIVE, SESSION_EXPIRY,
     SUBSCRIPTION_ID, TOPIC_ALIAS, TOPIC_ALIAS_MAXIMUM, USER_PROPERTY,
-    WILL_DELAY, Client5, client5, enc_ack5, enc_auth, enc_connect5,
+    WILL_DELAY, REASON_STRING, REQUEST_PROBLEM_INFO, REQUEST_RESPONSE_INFO,
+    RESPONSE_INFO, Client5, client5, enc_ack5, enc_auth, enc_connect5,
     enc_disconnect5, enc_prop, enc_props, enc_publish5, sub_opts)
 
 Q1 = sub_opts(1)
@@ -848,7 +850,18 @@ def test_payload_format_invalid():
                         props=[(PAYLOAD_FORMAT, 1)],
                         ok=(RC_PAYLOAD_FORMAT_INVALID,))
         check_eq(a.rc, RC_PAYLOAD_FORMAT_INVALID, "PUBACK reason code")
+        check("UTF-8" in (a.props.get(REASON_STRING) or ""),
+              "Reason String of the PUBACK: %r" % list(a.props))
         s.expect_nothing(0.5, "delivery of an invalid UTF-8 payload")
+        # A client that asked for no problem information gets the code
+        # alone (3.1.2.11.7).
+        quiet = client5(b.port, "pfi-quiet",
+                        props=[(REQUEST_PROBLEM_INFO, 0)])
+        a = quiet.publish("pfi/t", b"\xff", qos=1,
+                          props=[(PAYLOAD_FORMAT, 1)],
+                          ok=(RC_PAYLOAD_FORMAT_INVALID,))
+        check(not a.props.has(REASON_STRING),
+              "Reason String despite Request Problem Information 0")
         pub.publish("pfi/t", b"\xff\xfe", qos=1, ok=(0,))
         check_eq(s.recv_publish().payload, b"\xff\xfe",
                  "binary payload without the indicator")
@@ -1164,3 +1177,103 @@ def test_topic_alias_outbound_off():
         for m in raw.recv_publishes(2):
             check_eq((m.topic, m.props.get(TOPIC_ALIAS)), ("taop/0", None),
                      "(topic, alias) with max_topic_alias_broker 0")
+
+
+def test_response_information():
+    """Request Response Information 1 gets the configured Response
+    Information in CONNACK (ringmq's response_information); without the
+    request, or without the setting, there is none."""
+    ringmq_only("response_information is a ringmq setting")
+    with Broker(options={"response_information": "replies/"}) as b:
+        c = client5(b.port, "ri-yes", props=[(REQUEST_RESPONSE_INFO, 1)])
+        check_eq(c.connack.props.get(RESPONSE_INFO), "replies/",
+                 "Response Information")
+        c = client5(b.port, "ri-no")
+        check(not c.connack.props.has(RESPONSE_INFO),
+              "Response Information without the request")
+    with Broker() as b:
+        c = client5(b.port, "ri-unset", props=[(REQUEST_RESPONSE_INFO, 1)])
+        check(not c.connack.props.has(RESPONSE_INFO),
+              "Response Information without response_information")
+
+
+# -- Enhanced authentication (MQTT 5.0 4.12), through the hook's test method
+# ("ringmq-test", enabled by RINGMQ_TEST_AUTH=1: frontend/fe_auth.c) ----------
+
+AUTH_ENV = {"RINGMQ_TEST_AUTH": "1"}
+TEST_METHOD = "ringmq-test"
+
+
+def _auth_start(port, cid, data):
+    """A v5 CONNECT with the test method and Authentication Data data; the
+    client (not waiting for a CONNACK)."""
+    c = Client5(port)
+    c.send(enc_connect5(cid, props=[(AUTH_METHOD, TEST_METHOD),
+                                    (AUTH_DATA, data)]))
+    return c
+
+
+def test_enhanced_auth_challenge_response():
+    """CONNECT (hello) -> AUTH 0x18 (challenge) -> AUTH 0x18 (response) ->
+    CONNACK 0x00 with the method and the server's final data; the client
+    then works like any other.  A packet other than AUTH during the
+    exchange closes the connection."""
+    ringmq_only("the test authentication method is ringmq's")
+    with Broker(env=AUTH_ENV) as b:
+        c = _auth_start(b.port, "ea1", b"hello")
+        a = c.expect(AUTH, what="server's challenge")
+        check_eq((a.rc, a.props.get(AUTH_METHOD), a.props.get(AUTH_DATA)),
+                 (0x18, TEST_METHOD, b"challenge"), "AUTH from the server")
+        c.send(enc_auth(0x18, [(AUTH_METHOD, TEST_METHOD),
+                               (AUTH_DATA, b"response")]))
+        k = c.expect(CONNACK, what="CONNACK after the exchange")
+        check_eq((k.rc, k.props.get(AUTH_METHOD), k.props.get(AUTH_DATA)),
+                 (0, TEST_METHOD, b"welcome"), "CONNACK")
+        c.subscribe([("ea/t", Q1)])
+        pub = client5(b.port, "ea1-pub")
+        pub.publish("ea/t", b"in", qos=1)
+        check_eq(c.recv_publish().payload, b"in", "delivery after AUTH")
+        # Re-authentication: AUTH 0x19 starts a new exchange.
+        c.send(enc_auth(0x19, [(AUTH_METHOD, TEST_METHOD),
+                               (AUTH_DATA, b"hello")]))
+        a = c.expect(AUTH, what="re-authentication challenge")
+        check_eq((a.rc, a.props.get(AUTH_DATA)), (0x18, b"challenge"),
+                 "re-authentication challenge")
+        c.send(enc_auth(0x18, [(AUTH_METHOD, TEST_METHOD),
+                               (AUTH_DATA, b"response")]))
+        a = c.expect(AUTH, what="re-authentication result")
+        check_eq(a.rc, 0, "AUTH 0x00 (Success) after re-authentication")
+        pub.publish("ea/t", b"still", qos=1)
+        check_eq(c.recv_publish().payload, b"still", "after re-auth")
+        # A PUBLISH in the middle of an exchange: closed, no CONNACK.
+        d = _auth_start(b.port, "ea2", b"hello")
+        d.expect(AUTH, what="challenge")
+        d.send(enc_publish5("ea/t", b"early"))
+        d.expect_closed(3, "PUBLISH during authentication")
+        c.expect_nothing(0.3, "the early PUBLISH must not be delivered")
+
+
+def test_enhanced_auth_refused_and_quick():
+    """A wrong response gets CONNACK 0x87 (Not authorized) and the close;
+    data the method accepts at once gets CONNACK 0x00 straight away;
+    without RINGMQ_TEST_AUTH the method does not exist (0x8C)."""
+    ringmq_only("the test authentication method is ringmq's")
+    with Broker(env=AUTH_ENV) as b:
+        c = _auth_start(b.port, "ea3", b"hello")
+        c.expect(AUTH, what="challenge")
+        c.send(enc_auth(0x18, [(AUTH_METHOD, TEST_METHOD),
+                               (AUTH_DATA, b"wrong")]))
+        k = c.expect(CONNACK, what="CONNACK after a wrong response")
+        check_eq(k.rc, 0x87, "CONNACK reason code")
+        c.expect_closed(3, "after CONNACK 0x87")
+        q = _auth_start(b.port, "ea4", b"quick")
+        k = q.expect(CONNACK, what="CONNACK without an exchange")
+        check_eq((k.rc, k.props.get(AUTH_METHOD)), (0, TEST_METHOD),
+                 "CONNACK")
+        # AUTH with another method than the connection's: protocol error.
+        q.send(enc_auth(0x19, [(AUTH_METHOD, "other")]))
+        q.expect_disconnect((RC_PROTOCOL_ERROR,), "AUTH with another method")
+    with Broker() as b:
+        c = _auth_start(b.port, "ea5", b"quick")
+        k = c.expect(CONNACK, what="CONNACK")
+        check_eq(k.rc, RC_BAD_AUTH_METHOD, "method without RINGMQ_TEST_AUTH")
