@@ -110,7 +110,8 @@ void fo_ret_set(fo_t *fo, const char *topic, uint16_t tlen, arena_h msg,
 int fo_ret_at(fo_t *fo, const strmap_ent_t *e, arena_h *msg, uint8_t *qos);
 /* Rebuilds the topic map from the shm chain (worker start). */
 void fo_ret_rebuild(fo_t *fo);
-/* Releases every retained message (clean stop). */
+/* Releases every retained message when the broker stops (not when this
+ * worker alone is restarted: its successor rebuilds the store). */
 void fo_ret_free(fo_t *fo);
 
 /* Releases h once the record being handled is consumed (an ingest
@@ -163,6 +164,10 @@ bool fo_share_return(fo_t *fo, uint32_t slot, arena_h h, uint8_t qos,
                      uint32_t group, uint8_t hops);
 /* The session of our slot ends: its shared deliveries go back. */
 void fo_share_handover(fo_t *fo, uint32_t slot);
+/* At start: finishes a hand-back a previous incarnation was making. */
+void fo_share_recover_slot(fo_t *fo, uint32_t slot);
+/* Worker 0, before each record: where its worker rings stand (redo). */
+void fo_share_mark(fo_t *fo);
 /* Worker 0: groups from the chain (start); stale members out (each
  * second); everything freed (stop). */
 void fo_share_rebuild(fo_t *fo);

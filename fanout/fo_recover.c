@@ -71,6 +71,7 @@ void fo_recover(fo_t *fo)
             fo->free_slots[fo->n_free++] = slot;
             continue;
         }
+        fo_share_recover_slot(fo, slot); /* before anything is pushed */
         n_subs += rebuild_subs(fo, slot);
         uint32_t blen;
         uint8_t *id = arena_get(&fo->shm->arena, s->client_id, &blen);

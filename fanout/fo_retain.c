@@ -142,7 +142,10 @@ void fo_ret_rebuild(fo_t *fo)
 
 void fo_ret_free(fo_t *fo)
 {
-    /* A clean stop gives everything back (the arena's leak check). */
+    /* The broker stops: everything goes back (the arena's leak check).
+     * A worker restarted alone keeps the store for its successor. */
+    if (!__atomic_load_n(&fo->shm->hdr->stopping, __ATOMIC_ACQUIRE))
+        return;
     while (fo->proc->ret_head) {
         arena_h rh = fo->proc->ret_head;
         fo_ret_rec_t *r = rec_of(fo, rh);

@@ -23,7 +23,6 @@
 #include "mem.h"
 #include "topic.h"
 
-#define SHARE_REDO_LOOKBACK 64 /* worker-ring records a redo looks at */
 
 typedef struct fo_member {
     uint32_t slot;
@@ -166,8 +165,12 @@ static bool member_valid(fo_t *fo, const fo_member_t *m)
            __atomic_load_n(&s->epoch, __ATOMIC_RELAXED) == m->epoch;
 }
 
-/* Adds the member of record h (r, linked already) to its group. */
-static void member_add(fo_t *fo, arena_h h, const fo_share_rec_t *r)
+/* Adds the member of record h (r, linked already) to its group.  A
+ * member already there is updated from r, or with keep_old (the rebuild,
+ * which meets the newest record first) keeps its own record and r's
+ * goes. */
+static void member_add(fo_t *fo, arena_h h, const fo_share_rec_t *r,
+                       bool keep_old)
 {
     uint16_t foff;
     if (topic_share_split(r->filter, r->len, &foff) != 1) {
@@ -179,6 +182,10 @@ static void member_add(fo_t *fo, arena_h h, const fo_share_rec_t *r)
     if (g == NULL)
         g = group_new(fo, r->filter, r->len, foff);
     int i = member_find(g, r->slot, r->epoch);
+    if (i >= 0 && keep_old) {
+        chain_unlink(fo, h);
+        return;
+    }
     if (i >= 0) {
         /* Subscribed again: the new options, the old record goes. */
         arena_h old = g->m[i].rec;
@@ -208,6 +215,8 @@ void fo_share_join(fo_t *fo, const ing_rec_t *r)
         (uint64_t)sizeof(*rec) + rec->len > len) {
         log_err("shared subscription record from frontend %u is bad",
                 r->fe);
+        if (rec)
+            fo_release_after(fo, r->h1);
         return;
     }
     if (fo->idx != 0) {
@@ -217,9 +226,25 @@ void fo_share_join(fo_t *fo, const ing_rec_t *r)
     }
     /* The record's reference moves to the chain.  A redo finds it there
      * (it is the head, or has a predecessor) and only rebuilds. */
-    if (fo->proc->share_head != r->h1 && rec->prev == 0)
+    bool linked = fo->proc->share_head == r->h1 || rec->prev != 0;
+    if (!linked) {
+        /* The client connected again since (perhaps through another
+         * frontend, whose records to us are not ordered with these): a
+         * leave it sent then may have been handled already.  Void. */
+        sess_slot_t *s = rec->slot < fo->shm->hdr->max_clients
+                             ? shm_slot(fo->shm, rec->slot)
+                             : NULL;
+        if (s == NULL ||
+            __atomic_load_n(&s->conn_gen, __ATOMIC_ACQUIRE) != rec->conn_gen ||
+            __atomic_load_n(&s->epoch, __ATOMIC_RELAXED) != rec->epoch) {
+            log_info("shared subscription of slot %u from an earlier "
+                     "connection ignored", rec->slot);
+            fo_release_after(fo, r->h1);
+            return;
+        }
         chain_link(fo, r->h1, rec);
-    member_add(fo, r->h1, rec);
+    }
+    member_add(fo, r->h1, rec, false);
 }
 
 void fo_share_leave(fo_t *fo, const ing_rec_t *r)
@@ -262,7 +287,7 @@ void fo_share_rebuild(fo_t *fo)
     for (arena_h h = fo->proc->share_head; h;) {
         fo_share_rec_t *r = rec_of(fo, h, NULL);
         arena_h next = r->next;
-        member_add(fo, h, r);
+        member_add(fo, h, r, true);
         n++;
         h = next;
     }
@@ -286,12 +311,15 @@ void fo_share_scan(fo_t *fo)
 
 void fo_share_free(fo_t *fo)
 {
-    /* A clean stop: the members' records go, as the retained store's
-     * messages do (the shared memory goes with the broker). */
+    /* The broker stops: the members' records go, as the retained store's
+     * messages do; a worker 0 restarted alone keeps them for its
+     * successor. */
+    bool release = __atomic_load_n(&fo->shm->hdr->stopping,
+                                   __ATOMIC_ACQUIRE) != 0;
     for (uint32_t id = 0; id < fo->groups_used; id++)
         if (fo->groups[id]) {
             fo_group_t *g = fo->groups[id];
-            for (uint32_t i = 0; i < g->n; i++)
+            for (uint32_t i = 0; release && i < g->n; i++)
                 chain_unlink(fo, g->m[i].rec);
             mem_free(g->m);
             mem_free(g->key);
@@ -348,8 +376,13 @@ static void xpush(fo_t *fo, uint32_t to, const fo_xrec_t *x)
     while (ring_space(r, 1) < 1) {
         fo_flush_notify(fo);
         shm_wake_worker(fo->shm, to);
-        if (fo_stopping())
-            return; /* the record's reference leaks; we exit */
+        if (fo_stopping()) {
+            /* Exit with the record unconsumed: the next incarnation
+             * redoes it (busy_fe), nothing is lost. */
+            log_info("worker %u stopping while its ring to worker %u is "
+                     "full", fo->idx, to);
+            _exit(0);
+        }
         usleep(100);
     }
     memcpy(ring_slot(r, 0), x, sizeof(*x));
@@ -409,9 +442,20 @@ static bool dispatch(fo_t *fo, fo_group_t *g, arena_h h, uint8_t qos,
     return false;
 }
 
-/* A redo: whether g already got message h before the restart (a record
- * with it and g's hash is among the last ones we pushed to a member's
- * ring or to a member's owner). */
+void fo_share_mark(fo_t *fo)
+{
+    for (uint32_t j = 0; j < fo->n_fo; j++)
+        fo->proc->xheads[j] = shm_xring(fo->shm, fo->idx, j)->head;
+    ARENA_CRASH_ORDER(); /* before anything the record pushes */
+}
+
+/*
+ * A redo: whether g already got message h from the record being redone,
+ * before the restart.  For a member of another worker: a record with h
+ * and g's hash pushed to its owner since the record began (fo_share_mark());
+ * for one of ours: the last record of its ring (a member of ours gets a
+ * message of a group once: only a session that ended gives it back).
+ */
 static bool dispatched_already(fo_t *fo, const fo_group_t *g, arena_h h)
 {
     for (uint32_t i = 0; i < g->n; i++) {
@@ -424,11 +468,10 @@ static bool dispatched_already(fo_t *fo, const fo_group_t *g, arena_h h)
             continue;
         }
         ring_t *r = shm_xring(fo->shm, fo->idx, owner);
-        for (uint32_t k = 0; k < SHARE_REDO_LOOKBACK; k++) {
-            const fo_xrec_t *x = ring_recent(r, k);
-            if (x == NULL)
-                break;
-            if (x->h == h && x->group == g->hash)
+        uint64_t since = fo->proc->xheads[owner];
+        for (uint64_t pos = since; pos < r->head; pos++) {
+            const fo_xrec_t *x = ring_at(r, since, pos);
+            if (x && x->h == h && x->group == g->hash)
                 return true;
         }
     }
@@ -478,20 +521,21 @@ void fo_share_publish(fo_t *fo, const ing_rec_t *r, const msg_view_t *v,
     }
 }
 
+/* Whether the last record we pushed to worker 0 returns h for slot and
+ * group: after a restart, before we pushed anything, it tells whether
+ * the return we were making got out. */
+static bool returned_already(fo_t *fo, uint32_t slot, arena_h h,
+                             uint32_t group)
+{
+    const fo_xrec_t *x = ring_last(shm_xring(fo->shm, fo->idx, 0));
+    return x && x->type == XR_RETURN && x->h == h && x->slot == slot &&
+           x->group == group;
+}
+
 bool fo_share_return(fo_t *fo, uint32_t slot, arena_h h, uint8_t qos,
                      uint32_t group, uint8_t hops)
 {
     ring_t *r = shm_xring(fo->shm, fo->idx, 0);
-    /* A redo (the record that returned it is being handled again): the
-     * return was pushed already. */
-    for (uint32_t k = 0; k < SHARE_REDO_LOOKBACK; k++) {
-        const fo_xrec_t *x = ring_recent(r, k);
-        if (x == NULL)
-            break;
-        if (x->type == XR_RETURN && x->h == h && x->slot == slot &&
-            x->group == group)
-            return true;
-    }
     if (ring_space(r, 1) < 1) {
         /* Owners never wait on worker 0 (it may be waiting on us). */
         log_warn("worker %u: ring to worker 0 full, a shared-subscription "
@@ -562,6 +606,8 @@ void fo_share_on_xrec(fo_t *fo, uint32_t from, const fo_xrec_t *x,
             CRASH_POINT("fo_share_delivered");
             return;
         }
+        if (redo && returned_already(fo, x->slot, x->h, x->group))
+            return; /* bounced before the restart */
         if (!fo_share_return(fo, x->slot, x->h, x->qos, x->group,
                              (uint8_t)(x->hops + 1)))
             fo_release_after(fo, x->h);
@@ -570,14 +616,19 @@ void fo_share_on_xrec(fo_t *fo, uint32_t from, const fo_xrec_t *x,
     if (x->type != XR_RETURN || fo->idx != 0) {
         log_err("worker record of type %u from worker %u ignored", x->type,
                 from);
+        fo_release_after(fo, x->h);
         return;
     }
     /* Worker 0: another member of the same group, if one can take it. */
     fo_group_t *g = group_of(fo, &v, x->group);
+    CRASH_POINT("fo_share_redispatch");
     if (g && redo && dispatched_already(fo, g, x->h))
         return;
     uint32_t gid = g ? g->id : 0;
-    if (g == NULL || msg_expired(&v, fo->now) || x->hops >= g->n ||
+    /* Hops: members that had it (a session that ended counts one, and
+     * has left the group by now): after more than the group has, it goes
+     * (every member's queue full, or all offline for QoS 0). */
+    if (g == NULL || msg_expired(&v, fo->now) || x->hops > g->n ||
         !dispatch(fo, g, x->h, x->qos, 0, v.plen, x->slot, x->hops, true)) {
         /* dispatch() may have freed g with its last member. */
         drop_counted(fo, g && fo->groups[gid] == g ? g : NULL,
@@ -587,12 +638,35 @@ void fo_share_on_xrec(fo_t *fo, uint32_t from, const fo_xrec_t *x,
     }
 }
 
+/* Hands message h of our slot back (parked in the slot first: see
+ * ho_h in shm.h); done is the step that lets go of it in the session
+ * (consume its ring record, or zero its inflight entry). */
+static void hand_back(fo_t *fo, uint32_t slot, arena_h h, uint8_t qos,
+                      uint32_t group, ring_t *consume, sess_inflight_t *e)
+{
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    s->ho_group = group;
+    s->ho_qos = qos;
+    s->ho_h = h;
+    ARENA_CRASH_ORDER(); /* parked before the session lets go of it */
+    if (consume)
+        ring_consume(consume, 1);
+    else
+        e->h = 0;
+    ARENA_CRASH_ORDER();
+    CRASH_POINT("fo_share_handing_back");
+    if (!fo_share_return(fo, slot, h, qos, group, 1))
+        arena_release(&fo->shm->arena, h); /* counted, logged */
+    ARENA_CRASH_ORDER();
+    s->ho_h = 0;
+}
+
 /*
  * The session of slot (ours, no frontend attached) ends: the shared
  * deliveries still queued for it and those sent but not acknowledged go
  * back to worker 0 for another member (MQTT 5.0 4.8.2).  Queued records
- * are consumed here, one at a time after their return; the caller drops
- * the rest of the ring.
+ * are consumed here one at a time; the caller drops the rest of the
+ * ring.  A return counts as one hop.
  */
 void fo_share_handover(fo_t *fo, uint32_t slot)
 {
@@ -600,24 +674,45 @@ void fo_share_handover(fo_t *fo, uint32_t slot)
     uint32_t n = ring_count(data);
     for (uint32_t i = 0; i < n; i++) {
         const out_rec_t *o = ring_peek(data, 0);
-        if (o->type == OUT_DELIVER && (o->flags & OUT_F_SHARED)) {
-            if (fo_share_return(fo, slot, o->h, o->qos, o->aux, 0)) {
-                ring_consume(data, 1); /* the reference went with it */
-                continue;
-            }
-        }
-        sess_ring_drop(fo->shm, data, 1);
+        if (o->type == OUT_DELIVER && (o->flags & OUT_F_SHARED))
+            hand_back(fo, slot, o->h, o->qos, o->aux, data, NULL);
+        else
+            sess_ring_drop(fo->shm, data, 1);
     }
     sess_slot_t *s = shm_slot(fo->shm, slot);
     uint32_t head = s->inf_head, k = s->inf_tail - s->inf_head;
     for (uint32_t j = 0; j < k; j++) {
         sess_inflight_t *e = sess_inf_at(fo->shm, slot, head + j);
-        if (e->state != INF_SENT || e->group == 0 || e->h == 0)
-            continue;
-        arena_h h = e->h;
-        if (fo_share_return(fo, slot, h, e->qos, e->group, 0)) {
-            e->h = 0; /* its reference went back to worker 0 */
-            ARENA_CRASH_ORDER();
+        if (e->state == INF_SENT && e->group != 0 && e->h != 0)
+            hand_back(fo, slot, e->h, e->qos, e->group, NULL, e);
+    }
+}
+
+void fo_share_recover_slot(fo_t *fo, uint32_t slot)
+{
+    sess_slot_t *s = shm_slot(fo->shm, slot);
+    arena_h h = s->ho_h;
+    if (h == 0)
+        return;
+    /* The session may not have let go of it yet. */
+    ring_t *data = sess_ring(fo->shm, slot);
+    const out_rec_t *o = ring_count(data) ? ring_peek(data, 0) : NULL;
+    if (o && o->type == OUT_DELIVER && o->h == h && o->aux == s->ho_group)
+        ring_consume(data, 1);
+    uint32_t head = s->inf_head, k = s->inf_tail - s->inf_head;
+    for (uint32_t j = 0; j < k; j++) {
+        sess_inflight_t *e = sess_inf_at(fo->shm, slot, head + j);
+        if (e->h == h && e->group == s->ho_group) {
+            e->h = 0;
+            break;
         }
     }
+    ARENA_CRASH_ORDER();
+    if (!returned_already(fo, slot, h, s->ho_group) &&
+        !fo_share_return(fo, slot, h, s->ho_qos, s->ho_group, 1))
+        arena_release(&fo->shm->arena, h);
+    ARENA_CRASH_ORDER();
+    s->ho_h = 0;
+    log_notice("worker %u: a shared-subscription message of slot %u handed "
+               "back after a restart", fo->idx, slot);
 }

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most Authentication Data a method may hand back in one step (it
+ * travels in AUTH and CONNACK); more refuses the client with 0x83. */
+#define FE_AUTH_OUT_MAX 256
+
 enum {
     FE_AUTH_FAIL = -1,    /* refused: CONNACK / DISCONNECT 0x87 */
     FE_AUTH_DONE = 0,     /* authenticated: CONNACK (or AUTH 0x00) */

@@ -226,7 +226,7 @@ arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
                             msg_size(span_len, tlen, plen), &d);
     if (h == 0)
         return 0;
-    uint32_t at = expiry && !will ? (uint32_t)time(NULL) + expiry : 0;
+    uint32_t at = expiry && !will ? (uint32_t)time(NULL) : 0;
     uint8_t *sp = msg_init(d, at, expiry, will_delay, span_len, t, tlen);
     if (span_len)
         memcpy(sp, span, span_len);
@@ -243,7 +243,7 @@ void fe_post_will(uint32_t slot, arena_h will, uint8_t qos, bool retain)
     if (m && msg_open(m, len, &v) == 0 && v.expiry) {
         /* Only this frontend writes the block now; the ring commits
          * publish the store to the workers. */
-        uint32_t at = (uint32_t)time(NULL) + v.expiry;
+        uint32_t at = (uint32_t)time(NULL); /* its expiry starts now */
         memcpy(m, &at, sizeof(at));
     }
     for (uint32_t w = 0; w < fe->n_fo; w++) {
@@ -295,9 +295,11 @@ int fe_send_disconnect(fe_conn_t *c, uint8_t rc, const char *why)
     if (c->level == MQTT_V5 && c->state == C_ACTIVE &&
         fe_out_room(c, 1, 256)) {
         uint8_t out[256];
-        fe_out_bytes(c, out,
-                     mqtt_write_disconnect(out, sizeof(out), rc,
-                                           c->problem_info ? why : NULL));
+        size_t n = mqtt_write_disconnect(out, sizeof(out), rc,
+                                         c->problem_info ? why : NULL);
+        if (c->max_pkt && n > c->max_pkt) /* the string goes (3.14.2.2.3) */
+            n = mqtt_write_disconnect(out, sizeof(out), rc, NULL);
+        fe_out_bytes(c, out, n);
         return fe_flush(c);
     }
     return 0;
@@ -563,8 +565,9 @@ void fe_resume(fe_conn_t *c)
     }
 }
 
-/* DISCONNECT from a client.  MQTT 5: reason 0x04 asks for the will; a
- * Session Expiry Interval may change, but not from 0 (3.14.2.2.2). */
+/* DISCONNECT from a client.  MQTT 5: a reason other than 0x00 (0x04
+ * asks for it) publishes the will; a Session Expiry Interval may change,
+ * but not from 0 (3.14.2.2.2). */
 static int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
                              const uint8_t *b)
 {
@@ -585,8 +588,13 @@ static int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
         c->sess_expiry = pr.session_expiry;
         c->expiry_changed = true;
     }
-    if (rc == MQTT5_RC_DISCONNECT_WITH_WILL) {
-        fe_close(c, false, "client disconnected with its will (0x04)");
+    if (rc != MQTT5_RC_NORMAL_DISCONNECTION) {
+        /* Only a normal disconnection deletes the will (3.14.4): 0x04
+         * asks for it, and an error code is no normal end. */
+        char msg[96];
+        snprintf(msg, sizeof(msg), "client disconnected with reason 0x%02x "
+                 "(%s): will published", rc, mqtt5_reason_str(rc));
+        fe_close(c, false, msg);
         return -1;
     }
     fe_close(c, true, NULL);

@@ -21,6 +21,9 @@ typedef struct fe_pub {
     uint32_t props_len; /* own + span: the Property Length (MQTT 5) */
     uint32_t remaining;
     uint32_t total;     /* bytes of the whole packet */
+    bool oversize;      /* above what MQTT can carry (the message came in
+                           under the limit, the properties or the topic
+                           of an alias pushed it over): not sendable */
 } fe_pub_t;
 
 static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
@@ -30,7 +33,8 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
     p->props_len = 0;
     p->alias = 0;
     p->alias_known = false;
-    p->remaining = 2u + v->tlen + (qos ? 2u : 0u) + v->plen;
+    p->oversize = false;
+    uint64_t rem = 2u + (uint64_t)v->tlen + (qos ? 2u : 0u) + v->plen;
     if (c->level == MQTT_V5) {
         uint8_t *o = p->own;
         if (c->alias_out_max) {
@@ -45,7 +49,7 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
             if (e && (v->plen || v->span_len)) {
                 p->alias = (uint16_t)e->val;
                 p->alias_known = true;
-                p->remaining -= v->tlen;
+                rem -= v->tlen;
             } else if (e == NULL && c->alias_out_n < c->alias_out_max) {
                 p->alias = (uint16_t)(c->alias_out_n + 1);
             }
@@ -55,7 +59,7 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
                 *o++ = (uint8_t)p->alias;
             }
         }
-        if (v->expiry_at) {
+        if (v->expiry) {
             /* What is left of the Message Expiry Interval (3.3.2.3.3). */
             uint32_t left = msg_expiry_left(v, (uint64_t)time(NULL));
             *o++ = MQTT_PROP_MESSAGE_EXPIRY;
@@ -70,9 +74,17 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
         }
         p->own_len = (uint32_t)(o - p->own);
         p->props_len = p->own_len + v->span_len;
-        p->remaining += (uint32_t)mqtt_varint_size(p->props_len) +
-                        p->props_len;
+        rem += 4 + (uint64_t)p->props_len; /* a varint takes at most 4 */
+        if (rem <= MQTT_MAX_REMAINING)
+            rem = rem - 4 + mqtt_varint_size(p->props_len);
     }
+    if (rem > MQTT_MAX_REMAINING) {
+        p->oversize = true;
+        p->remaining = 0;
+        p->total = UINT32_MAX;
+        return;
+    }
+    p->remaining = (uint32_t)rem;
     p->total = 1u + (uint32_t)mqtt_varint_size(p->remaining) + p->remaining;
 }
 
@@ -250,8 +262,8 @@ int fe_drain_slot(fe_conn_t *c)
         }
         fe_pub_t p;
         pub_size(c, &v, o.qos, ids, n_ids, &p);
-        bool expired = v.expiry_at && msg_expired(&v, (uint64_t)time(NULL));
-        bool too_big = c->max_pkt && p.total > c->max_pkt;
+        bool expired = v.expiry && msg_expired(&v, (uint64_t)time(NULL));
+        bool too_big = p.oversize || (c->max_pkt && p.total > c->max_pkt);
         if (!expired && !too_big && o.qos > 0 &&
             (!sess_inf_room(fe->shm, c->slot) ||
              (c->level == MQTT_V5 && s->n_inflight >= c->recv_max))) {
@@ -355,7 +367,7 @@ int fe_resume_session(fe_conn_t *c)
         }
         fe_pub_t p;
         pub_size(c, &v, e->qos, &e->sub_id, 1, &p);
-        if (c->max_pkt && p.total > c->max_pkt) {
+        if (p.oversize || (c->max_pkt && p.total > c->max_pkt)) {
             /* The new connection allows less than the first did. */
             fe->proc->drops_too_large++;
             sess_inf_done(fe->shm, c->slot, e);

@@ -66,10 +66,25 @@ static int refuse_connect(fe_conn_t *c, uint8_t rc, const char *why)
                                    (uint16_t)strlen(why));
     size_t n = mqtt_write_connack5(out, sizeof(out), false, rc, &pr,
                                    c->problem_info ? 1 : 0);
+    if (c->max_pkt && n > c->max_pkt)
+        n = mqtt_write_connack5(out, sizeof(out), false, rc, NULL, 0);
     fe_out_bytes(c, out, n);
     if (fe_flush(c) == 0)
         fe_close(c, false, why);
     return -1;
+}
+
+/* A method's step handed back more data than FE_AUTH_OUT_MAX. */
+static int too_much(fe_conn_t *c, bool in_connect)
+{
+    exchange_end(c);
+    log_err("authentication method %s handed back more than %d bytes",
+            c->auth->name, FE_AUTH_OUT_MAX);
+    if (in_connect)
+        return refuse_connect(c, MQTT5_RC_IMPL_SPECIFIC,
+                              "authentication data too large");
+    return fe_disconnect(c, MQTT5_RC_IMPL_SPECIFIC,
+                         "authentication data too large");
 }
 
 int fe_auth_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b,
@@ -95,6 +110,8 @@ int fe_auth_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b,
         return refuse_connect(c, MQTT5_RC_NOT_AUTHORIZED,
                               "authentication failed");
     }
+    if (out_len > FE_AUTH_OUT_MAX)
+        return too_much(c, true);
     if (r == FE_AUTH_DONE) {
         keep_out(c, out, out_len);
         exchange_end(c);
@@ -175,6 +192,8 @@ int handle_auth(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     size_t out_len;
     r = c->auth->step(&c->auth_state, pr.auth_data.p, pr.auth_data.len,
                       &out, &out_len);
+    if (r != FE_AUTH_FAIL && out_len > FE_AUTH_OUT_MAX)
+        return too_much(c, in_connect);
     if (r == FE_AUTH_CONTINUE)
         return send_auth(c, MQTT5_RC_CONTINUE_AUTH, out, out_len);
     if (r == FE_AUTH_FAIL) {

@@ -42,6 +42,9 @@ static void refuse(fe_conn_t *c, uint8_t rc, const char *reason)
                                        (uint16_t)strlen(reason));
         n = mqtt_write_connack5(out, sizeof(out), false, v5_code(rc), &pr,
                                 c->problem_info ? 1 : 0);
+        if (c->max_pkt && n > c->max_pkt) /* the string goes (3.2.2.3.9) */
+            n = mqtt_write_connack5(out, sizeof(out), false, v5_code(rc),
+                                    NULL, 0);
     } else {
         n = mqtt_write_connack(out, false, rc >= 0x80 ? MQTT_RC_UNAVAILABLE
                                                       : rc);
@@ -104,6 +107,9 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     int r = mqtt_parse_connect(fh->flags, b, fh->remaining, &k, &why);
     c->level = k.level;
     c->problem_info = k.level == MQTT_V5 && k.props.request_problem_info;
+    /* What we may send it, from now on (CONNACK included; 0: no limit) */
+    c->max_pkt = r == MQTT_OK && k.level == MQTT_V5 ? k.props.max_packet_size
+                                                    : 0;
     if (r == MQTT_E_VERSION) {
         c->level = MQTT_V311; /* answer in a version it may understand */
         refuse(c, MQTT_RC_BAD_VERSION, "unacceptable protocol version");
@@ -195,7 +201,6 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         c->alias_out_max = k.props.topic_alias_max;
         if (c->alias_out_max > fe->cfg->max_topic_alias_broker)
             c->alias_out_max = fe->cfg->max_topic_alias_broker;
-        c->max_pkt = k.props.max_packet_size;
         c->sess_expiry = k.props.session_expiry;
         /* Server Keep Alive: max_keepalive binds MQTT 5 clients (3.1.1
          * clients keep the interval they asked for, as with Mosquitto). */
@@ -252,10 +257,14 @@ static size_t connack5(fe_conn_t *c, uint8_t *out, size_t cap, bool present)
             pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_DATA, c->auth_out,
                                     c->auth_out_len);
     }
+    size_t with_info = n;
     if (c->want_response_info && cfg->response_info[0])
         pr[n++] = mqtt_prop_str(MQTT_PROP_RESPONSE_INFO, cfg->response_info,
                                 (uint16_t)strlen(cfg->response_info));
-    return mqtt_write_connack5(out, cap, present, 0, pr, n);
+    size_t len = mqtt_write_connack5(out, cap, present, 0, pr, n);
+    if (c->max_pkt && len > c->max_pkt) /* what is optional goes */
+        len = mqtt_write_connack5(out, cap, present, 0, pr, with_info);
+    return len;
 }
 
 void fe_on_reply(uint32_t w, const rep_rec_t *r)
@@ -298,7 +307,7 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
         c->epoch = s->epoch;
         s->keepalive = c->keepalive;
         snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
-        uint8_t out[512];
+        uint8_t out[1024]; /* fits every CONNACK property we send */
         size_t n = c->level == MQTT_V5
                        ? connack5(c, out, sizeof(out), r->session_present)
                        : mqtt_write_connack(out, r->session_present != 0,

@@ -23,8 +23,10 @@ static int send_ack(fe_conn_t *c, uint8_t type, uint16_t pid, uint8_t rc,
         return fe_out_bytes(c, out, mqtt_write_ack(out, type, pid));
     if (why && !(c->problem_info && fe_out_room(c, 1, sizeof(out))))
         why = NULL;
-    return fe_out_bytes(c, out, mqtt_write_ack_rc(out, sizeof(out), type,
-                                                  pid, rc, why));
+    size_t n = mqtt_write_ack_rc(out, sizeof(out), type, pid, rc, why);
+    if (c->max_pkt && n > c->max_pkt) /* the string goes (3.4.2.2.2) */
+        n = mqtt_write_ack_rc(out, sizeof(out), type, pid, rc, NULL);
+    return fe_out_bytes(c, out, n);
 }
 
 /* Resolves an MQTT 5 Topic Alias of PUBLISH p: sets the alias to the
@@ -162,7 +164,8 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 1;
     }
     uint32_t expiry = p.props.message_expiry;
-    uint8_t *sp = msg_init(d, expiry ? (uint32_t)time(NULL) + expiry : 0,
+    uint8_t *sp = msg_init(d,
+                           expiry ? (uint32_t)time(NULL) : 0,
                            expiry, 0, (uint32_t)span_len, p.topic.p,
                            p.topic.len);
     if (span_len)

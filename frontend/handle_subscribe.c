@@ -11,14 +11,19 @@
 #include "mem.h"
 #include "topic.h"
 
-/* Writes the fixed header and packet id of a SUBACK or UNSUBACK of
- * ack_len bytes whose last n bytes are the reason codes (already in
- * place), with an empty property block for MQTT 5. */
-static void ack_header(uint8_t *o, uint8_t type, uint16_t pid,
-                       size_t ack_len, size_t n, bool v5)
+/* Bytes after the fixed header of a SUBACK/UNSUBACK with n codes. */
+static size_t ack_body(size_t n, bool v5)
 {
-    size_t body = ack_len - 1 - mqtt_varint_size((uint32_t)(ack_len - 1));
-    (void)n;
+    return 2 + (v5 ? 1 : 0) + n;
+}
+
+/* Writes the fixed header and packet id of a SUBACK or UNSUBACK whose n
+ * reason codes are already in place after them, with an empty property
+ * block for MQTT 5. */
+static void ack_header(uint8_t *o, uint8_t type, uint16_t pid, size_t n,
+                       bool v5)
+{
+    size_t body = ack_body(n, v5);
     o[0] = (uint8_t)(type << 4);
     size_t v = mqtt_varint_encode(o + 1, (uint32_t)body);
     o[1 + v] = (uint8_t)(pid >> 8);
@@ -30,7 +35,7 @@ static void ack_header(uint8_t *o, uint8_t type, uint16_t pid,
 /* Bytes of a SUBACK/UNSUBACK with n codes. */
 static size_t ack_size(size_t n, bool v5)
 {
-    size_t body = 2 + (v5 ? 1 : 0) + n;
+    size_t body = ack_body(n, v5);
     return 1 + mqtt_varint_size((uint32_t)body) + body;
 }
 
@@ -101,6 +106,7 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
             memset(m, 0, sizeof(*m));
             m->slot = c->slot;
             m->epoch = c->epoch;
+            m->conn_gen = c->conn_gen;
             m->sub_id = sub_id;
             m->opts = (uint8_t)((q > fe->cfg->max_qos ? fe->cfg->max_qos : q) |
                                 (opts & MQTT_SUBOPT_RAP));
@@ -175,8 +181,8 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     /* The codes are already in place after the header: write the header
      * around them. */
-    ack_header(blob + 4, sub ? MQTT_SUBACK : MQTT_UNSUBACK, pid, ack_len,
-               n_codes, v5);
+    ack_header(blob + 4, sub ? MQTT_SUBACK : MQTT_UNSUBACK, pid, n_codes,
+               v5);
     rec_wr32(blob + 4 + ack_len, (uint32_t)n_codes);
     rec_wr32(blob + 8 + ack_len, kept);
     ing_rec_t rec = {.type = sub ? ING_SUBSCRIBE : ING_UNSUBSCRIBE,

@@ -242,11 +242,11 @@ typedef struct ctl_rec {
 
 /*
  * Message layout in the arena (a PUBLISH or a will, copied once):
- *   [u32 expiry_at][u32 expiry][u32 will_delay][u32 span_len][span]
+ *   [u32 pub_at][u32 expiry][u32 will_delay][u32 span_len][span]
  *   [u16 topic_len][topic][payload]
  * in host byte order for the four header words.  expiry is the Message
- * Expiry Interval in seconds (0: none); expiry_at the unix time it ends
- * (set when the message is published: a will gets it when it is sent);
+ * Expiry Interval in seconds (0: none); pub_at the unix time the message
+ * was published, from which it counts (a will gets it when it is sent);
  * will_delay the Will Delay Interval of a will (else 0).
  * span is the MQTT 5 properties forwarded unchanged, already encoded
  * (mqtt_prop_filter(): User Properties, Content Type, Response Topic,
@@ -257,7 +257,7 @@ typedef struct ctl_rec {
 #define MSG_HDR 16
 
 typedef struct msg_view {
-    uint32_t expiry_at;
+    uint32_t pub_at;
     uint32_t expiry;
     uint32_t will_delay;
     const uint8_t *span;
@@ -283,7 +283,7 @@ static inline int msg_open(const uint8_t *m, uint32_t len, msg_view_t *v)
     uint16_t tlen = (uint16_t)(t[0] << 8 | t[1]);
     if ((uint32_t)tlen > len - MSG_HDR - 2 - w[3])
         return -1;
-    v->expiry_at = w[0];
+    v->pub_at = w[0];
     v->expiry = w[1];
     v->will_delay = w[2];
     v->span = m + MSG_HDR;
@@ -299,12 +299,12 @@ static inline int msg_open(const uint8_t *m, uint32_t len, msg_view_t *v)
 /* Writes the header of a message with a span of span_len bytes and topic
  * t; returns where the span goes (the caller copies span and payload:
  * the payload goes at the returned pointer + span_len + 2 + tlen). */
-static inline uint8_t *msg_init(uint8_t *m, uint32_t expiry_at,
+static inline uint8_t *msg_init(uint8_t *m, uint32_t pub_at,
                                 uint32_t expiry, uint32_t will_delay,
                                 uint32_t span_len, const void *t,
                                 uint16_t tlen)
 {
-    uint32_t w[4] = {expiry_at, expiry, will_delay, span_len};
+    uint32_t w[4] = {pub_at, expiry, will_delay, span_len};
     __builtin_memcpy(m, w, sizeof(w));
     uint8_t *tp = m + MSG_HDR + span_len;
     tp[0] = (uint8_t)(tlen >> 8);
@@ -320,17 +320,18 @@ static inline size_t msg_size(size_t span_len, size_t tlen, size_t plen)
 }
 
 /* Whether message v has expired at unix time now (whole seconds, so
- * only once now is past expiry_at: never early, at most a second late). */
+ * only once now is past its end: never early, at most a second late). */
 static inline int msg_expired(const msg_view_t *v, uint64_t now)
 {
-    return v->expiry_at != 0 && now > v->expiry_at;
+    return v->expiry != 0 && now > (uint64_t)v->pub_at + v->expiry;
 }
 
-/* What is left of the Message Expiry Interval of v at now, in whole
- * seconds, at least 1 while it has not expired. */
+/* What is left of the Message Expiry Interval of v (not 0) at now, in
+ * whole seconds, at least 1 while it has not expired. */
 static inline uint32_t msg_expiry_left(const msg_view_t *v, uint64_t now)
 {
-    return (uint64_t)v->expiry_at > now ? v->expiry_at - (uint32_t)now : 1;
+    uint64_t end = (uint64_t)v->pub_at + v->expiry;
+    return end > now ? (uint32_t)(end - now) : 1;
 }
 
 /* Payload bytes of message m of len bytes (what max_queued_bytes counts,

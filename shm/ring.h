@@ -98,15 +98,16 @@ static inline void ring_consume(ring_t *r, uint32_t n)
     __atomic_store_n(&r->tail, r->tail + n, __ATOMIC_RELEASE);
 }
 
-/* Producer only: the record committed i records before the last (0: the
- * last one), or NULL when the ring never held that many.  Records the
- * consumer has taken stay readable until the producer writes over them:
- * only it writes the ring. */
-static inline const void *ring_recent(const ring_t *r, uint32_t i)
+/* Producer only: the record at absolute position pos, committed since
+ * position `since` (pos in [since, head)), or NULL when pos is not there
+ * or was written over.  Records the consumer has taken stay readable
+ * until the producer writes over them: only it writes the ring. */
+static inline const void *ring_at(const ring_t *r, uint64_t since,
+                                  uint64_t pos)
 {
-    if (i >= r->head || i >= r->cap)
+    if (pos < since || pos >= r->head || r->head - pos > r->cap)
         return NULL;
-    return r->data + (size_t)((r->head - 1 - i) & r->mask) * r->esize;
+    return r->data + (size_t)(pos & r->mask) * r->esize;
 }
 
 /* Producer only: the last record committed (at head - 1), or NULL when

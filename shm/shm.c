@@ -29,7 +29,7 @@ static uint32_t pow2_at_least(uint64_t v)
 
 int shm_create(shm_t *s, const shm_params_t *p)
 {
-    if (p->n_fe + p->n_fo + 1 > SHM_MAX_PROCS) {
+    if (p->n_fe + p->n_fo + 1 > SHM_MAX_PROCS || p->n_fo > SHM_MAX_WORKERS) {
         log_err("shm: too many processes (%u)", p->n_fe + p->n_fo + 1);
         return -1;
     }

@@ -22,6 +22,7 @@
 #define SHM_FE_IOV 256 /* output queue entries per frontend connection */
 #define SHM_PANIC 1024 /* bytes of a child's last words */
 #define SHM_XRING_CAP 4096 /* records per worker ring */
+#define SHM_MAX_WORKERS 64  /* fan-out workers (config's maximum) */
 
 enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
 
@@ -68,6 +69,9 @@ typedef struct proc {
     /* worker 0 only: the shared-subscription members, a chain of
      * fo_share_rec_t (rebuilt into groups by a new incarnation) */
     arena_h share_head;
+    /* worker 0 only: the heads of its worker rings when it began the
+     * record it is handling (a redo looks only at what came after) */
+    uint64_t xheads[SHM_MAX_WORKERS];
     uint8_t pad[32];
 } proc_t;
 
@@ -173,7 +177,10 @@ typedef struct shm_hdr {
     uint32_t max_clients;
     uint32_t max_inflight;
     uint32_t max_queued;
-    uint32_t pad1;
+    uint32_t stopping;    /* the broker is stopping (set by the supervisor
+                             before its SIGTERMs): a child that exits gives
+                             back what it keeps in shm; one restarted alone
+                             (restart_worker) keeps it for its successor */
     uint64_t max_queued_bytes; /* 0: no limit */
     uint32_t out_cap;     /* data ring records per slot */
     uint32_t ingest_cap;
@@ -264,7 +271,14 @@ typedef struct sess_slot {
     uint64_t will_at;   /* a delayed will: unix time it is due (0: none) */
     uint32_t epoch;     /* bumped for every new or wiped session: a shared
                            subscription member is (slot, epoch) */
-    uint8_t pad1[8];
+    /* a shared-subscription message being handed back to worker 0 when
+     * the session ends (fo_share_handover()): its record or inflight
+     * entry is let go first, then the return pushed; a new incarnation
+     * finishes what it finds here (fo_share_recover_slot()) */
+    uint32_t ho_group;
+    uint8_t ho_qos;
+    uint8_t pad7[3];
+    arena_h ho_h;
     /* ---- written by the role holder (host frontend, or owner when
      *      detached) ---- */
     uint16_t next_pid;
@@ -310,6 +324,9 @@ typedef struct fo_share_rec {
     arena_h prev;
     uint32_t slot;
     uint32_t epoch;
+    uint32_t conn_gen; /* of the connection that subscribed: a join from a
+                          connection older than the session's current one
+                          is void (it may arrive after a later leave) */
     uint32_t sub_id;
     uint8_t opts;  /* granted QoS | MQTT_SUBOPT_* */
     uint8_t pad;

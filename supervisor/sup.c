@@ -426,6 +426,9 @@ static void sup_stop(void)
     if (sup.stopping)
         return;
     sup.stopping = 1;
+    /* Children that see it release their shm chains at exit (the arena
+     * leak check); a child restarted alone does not see it. */
+    __atomic_store_n(&sup.shm->hdr->stopping, 1, __ATOMIC_RELEASE);
     sup_admin_stop();
     signal_all(SIGTERM);
     struct timeval kill_after = {SUP_KILL_AFTER, 0};

@@ -11,11 +11,12 @@ Where Mosquitto 2.0.11 deviates, the test or the assertion is ringmq-only
 (ringmq_only() / ringmq_checks()) with what Mosquitto does in a comment.
 """
 
+import socket
 import time
 
 from harness import (
     CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, admin, check,
-    check_eq, enc_ack, enc_str, fail, finish_process, mosquitto_pub,
+    check_eq, enc_ack, enc_str, enc_subscribe, fail, finish_process, mosquitto_pub,
     mosquitto_sub_start, raw_client, read_line, ringmq_checks, ringmq_only)
 from mqtt5_wire import (
     ASSIGNED_CLIENT_ID, AUTH, AUTH_DATA, AUTH_METHOD, CONTENT_TYPE,
@@ -30,7 +31,8 @@ from mqtt5_wire import (
     SUBSCRIPTION_ID, TOPIC_ALIAS, TOPIC_ALIAS_MAXIMUM, USER_PROPERTY,
     WILL_DELAY, REASON_STRING, REQUEST_PROBLEM_INFO, REQUEST_RESPONSE_INFO,
     RESPONSE_INFO, Client5, client5, enc_ack5, enc_auth, enc_connect5,
-    enc_disconnect5, enc_prop, enc_props, enc_publish5, sub_opts)
+    enc_disconnect5, enc_prop, enc_props, enc_publish5, enc_subscribe5,
+    sub_opts)
 
 Q1 = sub_opts(1)
 Q2 = sub_opts(2)
@@ -1277,3 +1279,79 @@ def test_enhanced_auth_refused_and_quick():
         c = _auth_start(b.port, "ea5", b"quick")
         k = c.expect(CONNACK, what="CONNACK")
         check_eq(k.rc, RC_BAD_AUTH_METHOD, "method without RINGMQ_TEST_AUTH")
+
+
+# -- regressions found by review ---------------------------------------------
+
+def _read_all(c, quiet=0.5):
+    """Every byte the broker sends until it is quiet, raw."""
+    c.sock.settimeout(quiet)
+    buf = b""
+    while True:
+        try:
+            d = c.sock.recv(65536)
+        except socket.timeout:
+            return buf
+        if not d:
+            return buf
+        buf += d
+
+
+def test_suback_at_a_remaining_length_boundary():
+    """A SUBACK whose body is exactly 127 bytes (3.1.1: 125 filters; MQTT
+    5: 124, with the Property Length) says 127 in one length byte and is
+    129 bytes long."""
+    with Broker() as b:
+        c = raw_client(b.port, "sb125")
+        c.send(enc_subscribe(7, [("t/%d" % i, 0) for i in range(125)]))
+        raw = _read_all(c)
+        check_eq((raw[0], raw[1], len(raw)), (0x90, 127, 129),
+                 "3.1.1 SUBACK (first byte, length byte, size)")
+        c5 = client5(b.port, "sb124")
+        c5.send(enc_subscribe5(7, [("t/%d" % i, sub_opts(0))
+                                   for i in range(124)]))
+        raw = _read_all(c5)
+        check_eq((raw[0], raw[1], len(raw)), (0x90, 127, 129),
+                 "MQTT 5 SUBACK (first byte, length byte, size)")
+
+
+def test_message_expiry_largest():
+    """Message Expiry Interval 0xFFFFFFFF: delivered (its end does not
+    wrap into the past), with the interval left."""
+    with Broker() as b:
+        s = client5(b.port, "mex-sub")
+        s.subscribe([("mex/t", Q1)])
+        p = client5(b.port, "mex-pub")
+        p.publish("mex/t", b"far", qos=1, props=[(MESSAGE_EXPIRY, 0xFFFFFFFF)])
+        m = s.recv_publish()
+        check_eq(m.payload, b"far", "payload")
+        check(m.props.get(MESSAGE_EXPIRY, 0) > 0xFFFF0000 or not ringmq_checks(),
+              "Message Expiry Interval left: %r" % m.props.get(MESSAGE_EXPIRY))
+
+
+def test_disconnect_with_error_code_publishes_the_will():
+    """Only DISCONNECT 0x00 deletes the will (3.14.4): a client closing
+    with 0x80 (Unspecified error) gets its will published."""
+    with Broker() as b:
+        s = client5(b.port, "dw-sub")
+        s.subscribe([("dw/t", Q1)])
+        c = client5(b.port, "dw-cli", will={"topic": "dw/t",
+                                            "payload": b"gone"})
+        c.disconnect(rc=0x80)
+        check_eq(s.recv_publish(timeout=3).payload, b"gone",
+                 "will after DISCONNECT 0x80")
+
+
+def test_reason_string_left_out_above_client_maximum():
+    """A client with Maximum Packet Size 30 never gets a longer packet: the
+    PUBACK 0x97 comes without its Reason String (3.1.2.11.4)."""
+    ringmq_only("ringmq's Reason String on PUBACK 0x97")
+    with Broker(options={"message_size_limit": 10}) as b:
+        c = client5(b.port, "rsm", props=[(MAXIMUM_PACKET_SIZE, 30)])
+        a = c.publish("rsm/t", b"x" * 20, qos=1, ok=(0x97,))
+        check(2 + len(a.body) <= 30, "PUBACK of %d bytes" % (2 + len(a.body)))
+        check(not a.props.has(REASON_STRING), "Reason String sent anyway")
+        big = client5(b.port, "rsm-big")
+        a = big.publish("rsm/t", b"x" * 20, qos=1, ok=(0x97,))
+        check(a.props.has(REASON_STRING),
+              "Reason String to a client without a limit")

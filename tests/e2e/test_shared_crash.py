@@ -13,7 +13,8 @@ import threading
 import time
 
 from harness import (
-    PUBLISH, Broker, check, check_eq, raw_client, ringmq_only)
+    PUBLISH, Broker, admin, check, check_eq, raw_client, ringmq_only)
+from mqtt5_wire import SESSION_EXPIRY, client5, sub_opts
 from test_crash import _cid_owned_by
 
 WHY = "fan-out worker crash recovery is ringmq's"
@@ -24,10 +25,10 @@ GROUP = "$share/g/" + TOPIC
 class Member(threading.Thread):
     """A member of GROUP that acknowledges everything it gets."""
 
-    def __init__(self, port, cid):
+    def __init__(self, port, cid, group=GROUP):
         threading.Thread.__init__(self, daemon=True)
         self.c = raw_client(port, cid)
-        check_eq(self.c.subscribe([(GROUP, 1)]), [1], "SUBACK of " + cid)
+        check_eq(self.c.subscribe([(group, 1)]), [1], "SUBACK of " + cid)
         self.got = []
         self.stop = False
         self.error = None
@@ -126,3 +127,78 @@ def test_crash_point_in_shared_delivery():
               "the crash point did not fire")
         check("was pushed before a restart" in b.log(),
               "the new worker did not redo the interrupted record")
+
+
+def test_restart_worker0_keeps_the_groups():
+    """restart_worker 0 (the share worker, SIGTERM) keeps every group: a
+    member subscribed before gets messages after (its successor rebuilds
+    the groups from shared memory; only a stopping broker gives them
+    back)."""
+    ringmq_only(WHY)
+    with Broker() as b:
+        a = admin(b)
+        m = client5(b.port, "shr-m1", clean=False,
+                    props=[(SESSION_EXPIRY, 3600)])
+        check_eq(m.subscribe([("$share/g/shr/t", sub_opts(1))]), [1],
+                 "SUBACK")
+        p = client5(b.port, "shr-pub")
+        p.publish("shr/t", b"before", qos=1)
+        check_eq(m.recv_publish().payload, b"before", "before the restart")
+        old = b.expect_restart("fanout", 0)
+        a.call("restart_worker", index=0)
+        b.wait_child("fanout", 0, old, timeout=10)
+        p.publish("shr/t", b"after", qos=1)
+        check_eq(m.recv_publish(timeout=3).payload, b"after",
+                 "after restart_worker 0")
+
+
+def test_crash_point_in_redispatch():
+    """Worker 0 dies while handling a message an owner handed back (an
+    offline member cannot take QoS 0): its successor redoes the record
+    and the message reaches the other member; nothing is lost."""
+    ringmq_only(WHY)
+    with Broker(env={"RINGMQ_CRASH_POINT": "fo_share_redispatch:1"}) as b:
+        b.allow_child_deaths()
+        off = client5(b.port, _cid_owned_by("shr-off", 1), clean=False,
+                      props=[(SESSION_EXPIRY, 3600)])
+        check_eq(off.subscribe([("$share/g/xr/t", sub_opts(0))]), [0],
+                 "SUBACK")
+        off.disconnect()
+        on = client5(b.port, _cid_owned_by("shr-on", 0))
+        check_eq(on.subscribe([("$share/g/xr/t", sub_opts(0))]), [0],
+                 "SUBACK")
+        p = client5(b.port, "xr-pub")
+        for i in range(4):
+            p.publish("xr/t", b"m%d" % i, qos=0)
+            time.sleep(0.3)
+        got = sorted(on.recv_publish(timeout=5).payload for _ in range(4))
+        check_eq(got, [b"m0", b"m1", b"m2", b"m3"], "messages of the online "
+                 "member (the other is offline, QoS 0)")
+        check("crash point fo_share_redispatch reached" in b.log(),
+              "the crash point did not fire")
+
+
+def test_crash_point_in_hand_back():
+    """A member's session ends with QoS 1 messages it never acknowledged;
+    its owner dies in the middle of handing one back (record let go,
+    return not pushed yet): the successor finishes it, the rest follow,
+    and the other member gets every message once."""
+    ringmq_only(WHY)
+    with Broker(env={"RINGMQ_CRASH_POINT": "fo_share_handing_back:1"}) as b:
+        b.allow_child_deaths()
+        quiet = client5(b.port, _cid_owned_by("shh-q", 1))
+        check_eq(quiet.subscribe([("$share/g/hb/t", sub_opts(1))]), [1],
+                 "SUBACK")
+        ms = [Member(b.port, _cid_owned_by("shh-m", 0), "$share/g/hb/t")]
+        ms[0].start()
+        p = client5(b.port, "hb-pub")
+        for i in range(10):
+            p.publish("hb/t", b"%d" % i, qos=1)
+        held = [quiet.recv_publish(ack=False) for _ in range(5)]
+        check(all(x.topic == "hb/t" for x in held), "held %r" % held)
+        quiet.abort()  # Session Expiry 0: its session ends now
+        _check(ms, 10, "hand-back across a crash")
+        check("crash point fo_share_handing_back reached" in b.log(),
+              "the crash point did not fire")
+        check("handed back after a restart" in b.log(),
+              "the successor did not finish the hand-back")
