@@ -249,6 +249,10 @@ const char *fe_xp_pending(const fe_conn_t *c);
 /* fe_uring.c: batched writes.  fe_uring_init() returns 0, or -1 when
  * io_uring is not available (writes then go one writev() each). */
 int fe_uring_init(void);
+/* Registers / unregisters c's socket with the ring (after accept; before
+ * close).  Nothing without io_uring. */
+void fe_uring_add(const fe_conn_t *c);
+void fe_uring_forget(const fe_conn_t *c);
 /* Writes the queues of every connection on the dirty list with one
  * io_uring submission per batch and empties the list.  Returns 0, or -1
  * when io_uring is not in use (the list is untouched). */

@@ -81,6 +81,8 @@ static fe_conn_t *conn_new(int fd, int li)
     c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->ev_write = event_new(fe->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     event_add(c->ev_read, NULL);
+    if (c->x == NULL)
+        fe_uring_add(c); /* plain TCP: batched sends by io_uring */
     fe->conns[id] = c;
     fe->n_conns++;
     fe->proc->conns = fe->n_conns;
@@ -338,6 +340,8 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         fe_xp_free(c);
     event_free(c->ev_read);
     event_free(c->ev_write);
+    if (c->x == NULL)
+        fe_uring_forget(c);
     close(c->fd);
     fe->conns[c->id] = NULL;
     fe->free_ids[fe->n_free_ids++] = c->id;

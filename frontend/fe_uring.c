@@ -5,6 +5,11 @@
  * wait in the kernel: a full socket answers EAGAIN at once and the
  * connection falls back to EV_WRITE, as with writev().  Without io_uring
  * (old kernel, seccomp) the plain path is used.
+ *
+ * Sockets are registered with the ring (fixed files, slot = connection
+ * id): a send then skips the file lookup and reference count of its fd.
+ * The ring runs its completions in our own task when we wait for them
+ * (DEFER_TASKRUN) where the kernel has it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,20 +24,54 @@
 
 static struct io_uring ring;
 static bool ring_ok;
+static bool fixed_ok; /* sockets are registered (fixed files) */
 static struct msghdr msgs[FE_URING_DEPTH];
 static fe_conn_t *batch[FE_URING_DEPTH];
 static bool done[FE_URING_DEPTH];
 
 int fe_uring_init(void)
 {
-    int rc = io_uring_queue_init(FE_URING_DEPTH, &ring, 0);
+    /* One thread submits and reaps: completions run when it waits. */
+    unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    int rc = io_uring_queue_init(FE_URING_DEPTH, &ring, flags);
+    if (rc == -EINVAL)
+        rc = io_uring_queue_init(FE_URING_DEPTH, &ring, 0); /* older kernel */
     if (rc < 0) {
         log_notice("io_uring not available (%s): one writev() per client",
                    strerror(-rc));
         return -1;
     }
     ring_ok = true;
+    rc = io_uring_register_files_sparse(&ring, fe->conns_cap);
+    if (rc < 0)
+        log_notice("io_uring: no registered files (%s)", strerror(-rc));
+    else
+        fixed_ok = true;
     return 0;
+}
+
+void fe_uring_add(const fe_conn_t *c)
+{
+    if (!fixed_ok)
+        return;
+    int fd = c->fd;
+    int rc = io_uring_register_files_update(&ring, c->id, &fd, 1);
+    if (rc < 0) {
+        log_err("io_uring_register_files_update() failed: %s; sends go "
+                "by descriptor", strerror(-rc));
+        fixed_ok = false;
+    }
+}
+
+void fe_uring_forget(const fe_conn_t *c)
+{
+    if (!fixed_ok)
+        return;
+    /* Before the close: a registered file would keep the socket open. */
+    int fd = -1;
+    if (io_uring_register_files_update(&ring, c->id, &fd, 1) < 0)
+        log_err("io_uring: socket of connection %u not unregistered",
+                c->id);
 }
 
 /* Submits n prepared sends and applies their results. */
@@ -101,7 +140,14 @@ int fe_uring_flush_dirty(void)
             memset(m, 0, sizeof(*m));
             m->msg_iov = c->iov + c->iov_head;
             m->msg_iovlen = c->iov_n > IOV_MAX ? IOV_MAX : c->iov_n;
-            io_uring_prep_sendmsg(sqe, c->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (fixed_ok) {
+                io_uring_prep_sendmsg(sqe, (int)c->id, m,
+                                      MSG_DONTWAIT | MSG_NOSIGNAL);
+                sqe->flags |= IOSQE_FIXED_FILE;
+            } else {
+                io_uring_prep_sendmsg(sqe, c->fd, m,
+                                      MSG_DONTWAIT | MSG_NOSIGNAL);
+            }
             sqe->user_data = n;
             batch[n++] = c;
         }
