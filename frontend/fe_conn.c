@@ -597,7 +597,10 @@ static int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
          * asks for it, and an error code is no normal end. */
         char msg[96];
         snprintf(msg, sizeof(msg), "client disconnected with reason 0x%02x "
-                 "(%s): will published", rc, mqtt5_reason_str(rc));
+                 "(%s)%s", rc, mqtt5_reason_str(rc),
+                 c->state == C_ACTIVE && shm_slot(fe->shm, c->slot)->will
+                     ? ": will published"
+                     : "");
         fe_close(c, false, msg);
         return -1;
     }
