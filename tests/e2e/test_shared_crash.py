@@ -9,13 +9,17 @@ respawn; crash points in the hand-over between workers lose and duplicate
 nothing either.
 """
 
+import os
+import random
 import threading
 import time
 
 from harness import (
     PUBLISH, Broker, admin, check, check_eq, raw_client, ringmq_only)
 from mqtt5_wire import SESSION_EXPIRY, client5, sub_opts
-from test_crash import _cid_owned_by
+from test_crash import (
+    CHILDREN, T_Q1, T_Q2, Pub, Sub, _cid_owned_by, _connect_raw,
+    _place_grid)
 
 WHY = "fan-out worker crash recovery is ringmq's"
 TOPIC = "shc/t"
@@ -202,3 +206,91 @@ def test_crash_point_in_hand_back():
               "the crash point did not fire")
         check("handed back after a restart" in b.log(),
               "the successor did not finish the hand-back")
+
+
+class SharedSub(Sub):
+    """test_crash.Sub, a member of $share/g/ on both publishers' topics."""
+
+    def subscribe(self):
+        codes = self.c.subscribe([("$share/g/" + T_Q1, 1),
+                                  ("$share/g/" + T_Q2, 2)])
+        check_eq(codes, [1, 2], "%s SUBACK" % self.cid)
+
+
+def test_chaos_shared_random_kills():
+    """kill -9 of a random child (frontend or worker) every 0.8 s, twelve
+    times, while persistent QoS 1 and QoS 2 publishers (reconnecting the
+    MQTT way) stream to one group of eight persistent members on both
+    frontends, owned by both workers (members reconnect when their
+    frontend dies).  Every message reaches the group: QoS 1 at least
+    once, QoS 2 exactly once across all members; every child runs again.
+    CHAOS_SEED=N replays a run."""
+    ringmq_only(WHY)
+    seed = int(os.environ.get("CHAOS_SEED") or
+               int.from_bytes(os.urandom(4), "big"))
+    rng = random.Random(seed)
+    kills = []
+    with Broker() as b:
+        subs = []
+        for cid, c, fe, w in _place_grid(b, "shch", 2):
+            s = SharedSub(b, cid, c, fe)
+            s.subscribe()
+            subs.append(s)
+        c1, _ = _connect_raw(b.port, "shch-pub1", False)
+        c2, _ = _connect_raw(b.port, "shch-pub2", False)
+        pubs = [Pub(b, "shch-pub1", c1, T_Q1, 1, 100, persistent=True),
+                Pub(b, "shch-pub2", c2, T_Q2, 2, 100, persistent=True)]
+        try:
+            for t in subs + pubs:
+                t.start()
+            time.sleep(1.0)
+            for _ in range(12):
+                victim = rng.choice(CHILDREN)
+                old = b.kill_child(*victim)
+                new = b.wait_child(victim[0], victim[1], old, timeout=10)
+                kills.append(("%s %d" % victim, old, new))
+                time.sleep(0.8)
+            time.sleep(0.5)
+            for p in pubs:
+                p.finish()
+
+            def union(topic):
+                got = set()
+                for s in subs:
+                    with s.lock:
+                        got |= s.seen[topic]
+                return got
+
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not all(
+                    len(union(p.topic)) >= p.sent for p in pubs):
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            for s in subs:
+                s.stop_ev.set()
+            for s in subs + pubs:
+                s.join(5)
+        why = "\nchaos seed %d (replay: CHAOS_SEED=%d); kills %s" % (
+            seed, seed, kills)
+        for s in subs:
+            check(not s.errors, "%s: %r%s" % (s.cid, s.errors, why))
+            check(not s.bad, "%s: %r%s" % (s.cid, s.bad, why))
+            check(not s.q2_dups, "%s: QoS 2 duplicates %r%s"
+                  % (s.cid, s.q2_dups, why))
+        for p in pubs:
+            check(p.sent > 300, "%s sent only %d%s" % (p.cid, p.sent, why))
+            want = set(range(p.sent))
+            got = union(p.topic)
+            check(want <= got, "%s: %d of %d messages never reached the "
+                  "group (first missing %r)%s"
+                  % (p.topic, len(want - got), p.sent,
+                     sorted(want - got)[:5], why))
+        firsts = [x for s in subs for x in s.firsts[T_Q2]]
+        check_eq(len(firsts), len(set(firsts)),
+                 "QoS 2 deliveries across the group (each once)" + why)
+        check_eq(sorted(b.children()), sorted(CHILDREN),
+                 "children at the end")
+        print("chaos seed %d, kills %s, per member q1/q2 firsts %s"
+              % (seed, kills, [(s.cid, len(s.firsts[T_Q1]),
+                                len(s.firsts[T_Q2])) for s in subs]))
