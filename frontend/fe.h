@@ -85,6 +85,7 @@ typedef struct fe_conn {
     bool clean;
     uint16_t keepalive;
     bool inflight_blocked; /* drain stopped: inflight window full */
+    bool resend_pending;   /* inflight entries wait to be sent again */
     bool disconnecting;    /* DISCONNECT received: close cleanly */
     bool discard_session;  /* on close, free even a persistent session */
     uint32_t pending_acks;

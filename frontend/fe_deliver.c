@@ -214,6 +214,8 @@ static int drain_ctl(fe_conn_t *c)
     return 1;
 }
 
+static int resend_entries(fe_conn_t *c);
+
 int fe_drain_slot(fe_conn_t *c)
 {
     ring_t *r = sess_ring(fe->shm, c->slot);
@@ -228,6 +230,12 @@ int fe_drain_slot(fe_conn_t *c)
     if (rc <= 0)
         return rc;
     c->inflight_blocked = false;
+    if (c->resend_pending) {
+        /* What was in flight before this connection goes first. */
+        rc = resend_entries(c);
+        if (rc <= 0)
+            return rc;
+    }
     /* Each record is consumed before its reference shows up in the
      * connection's queue (ARENA_CRASH_ORDER): a kill at any point leaves no
      * reference owned twice (docs/architecture.md, "Crash story"). */
@@ -327,29 +335,45 @@ int fe_drain_slot(fe_conn_t *c)
     return 0;
 }
 
-int fe_resume_session(fe_conn_t *c)
+/*
+ * Sends again, oldest first, the inflight entries marked resend (after a
+ * reconnect): a PUBREL for those the client had PUBRECed, the PUBLISH
+ * with DUP for the others while the client's window has room (MQTT 5
+ * Receive Maximum: entries already sent on this connection count).
+ * Returns 1 when none is left, 0 when the window or the socket is full
+ * (an acknowledgement or EV_WRITE calls fe_drain_slot() again), -1 when
+ * c was closed.
+ */
+static int resend_entries(fe_conn_t *c)
 {
     sess_slot_t *s = shm_slot(fe->shm, c->slot);
     arena_t *a = &fe->shm->arena;
-    /* The table is in send order: re-send from the oldest.  Positions are
-     * taken once: completing a stale entry below may move or reset them,
-     * and the entries stay where they are in the table. */
+    /* Positions are taken once: completing a stale entry below may move
+     * or reset them, and the entries stay where they are in the table. */
     uint32_t head = s->inf_head, n = s->inf_tail - s->inf_head;
+    uint32_t unacked = 0;
     for (uint32_t k = 0; k < n; k++) {
         sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, head + k);
-        if (e->state == INF_FREE)
+        if (e->state != INF_FREE && !e->resend)
+            unacked++;
+    }
+    uint32_t window = c->level == MQTT_V5 ? c->recv_max : UINT32_MAX;
+    for (uint32_t k = 0; k < n; k++) {
+        sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, head + k);
+        if (e->state == INF_FREE || !e->resend)
             continue;
+        if (e->state == INF_SENT && unacked >= window) {
+            c->inflight_blocked = true; /* an acknowledgement resumes us */
+            return 0;
+        }
         if (!fe_out_room(c, PUB_IOVS_MAX, PUB_BYTES_MAX)) {
             if (fe_flush(c) < 0)
                 return -1;
-            if (!fe_out_room(c, PUB_IOVS_MAX, PUB_BYTES_MAX)) {
-                /* The socket of a fresh connection is full: the client
-                 * gets the rest on its next reconnect. */
-                log_warn("Client %s: output full while re-sending",
-                         c->client_id);
-                break;
-            }
+            if (!fe_out_room(c, PUB_IOVS_MAX, PUB_BYTES_MAX))
+                return 0; /* EV_WRITE resumes us */
         }
+        e->resend = 0;
+        unacked++;
         if (e->state == INF_PUBREC) {
             uint8_t out[4];
             fe_out_bytes(c, out, mqtt_write_ack(out, MQTT_PUBREL, e->pid));
@@ -363,6 +387,7 @@ int fe_resume_session(fe_conn_t *c)
                     c->slot);
             e->h = 0;
             sess_inf_done(fe->shm, c->slot, e);
+            unacked--;
             continue;
         }
         fe_pub_t p;
@@ -371,10 +396,26 @@ int fe_resume_session(fe_conn_t *c)
             /* The new connection allows less than the first did. */
             fe->proc->drops_too_large++;
             sess_inf_done(fe->shm, c->slot, e);
+            unacked--;
             continue;
         }
         arena_ref_add(a, e->h, 1); /* for the queued bytes, as above */
         queue_publish(c, &v, &p, e->qos, true, e->retain, e->pid, e->h);
+    }
+    c->resend_pending = false;
+    return 1;
+}
+
+int fe_resume_session(fe_conn_t *c)
+{
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    /* Every entry in flight goes again, in send order, as the window
+     * allows (resend_entries(), from fe_drain_slot()). */
+    uint32_t head = s->inf_head, n = s->inf_tail - s->inf_head;
+    for (uint32_t k = 0; k < n; k++) {
+        sess_inflight_t *e = sess_inf_at(fe->shm, c->slot, head + k);
+        e->resend = e->state != INF_FREE;
+        c->resend_pending |= e->resend != 0;
     }
     /* Clear the wake flag before draining (the fence pairs with the one in
      * fo_flush_notify(): a record committed after our read of the head

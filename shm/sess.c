@@ -55,6 +55,7 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
     e->ring_pos = ring_pos;
     e->sub_id = sub_id;
     e->group = group;
+    e->resend = 0;
     e->h = h;
     ARENA_CRASH_ORDER(); /* an entry counts (sess_repair) only once complete */
     e->state = INF_SENT;

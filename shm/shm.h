@@ -232,7 +232,10 @@ typedef struct sess_inflight {
     uint8_t qos;
     uint8_t state; /* INF_* */
     uint8_t retain;
-    uint8_t pad[3];
+    uint8_t resend;    /* 1: to be sent again on this connection (its
+                          re-send waits for room in the client's window;
+                          written by the role holder) */
+    uint8_t pad[2];
     uint32_t ring_pos; /* data ring position the message was taken from
                           (crash recovery: see sess_repair()) */
     uint32_t sub_id;   /* MQTT 5: its first Subscription Identifier, sent

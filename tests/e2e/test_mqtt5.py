@@ -1355,3 +1355,37 @@ def test_reason_string_left_out_above_client_maximum():
         a = big.publish("rsm/t", b"x" * 20, qos=1, ok=(0x97,))
         check(a.props.has(REASON_STRING),
               "Reason String to a client without a limit")
+
+
+def test_resend_after_reconnect_respects_receive_maximum():
+    """Five QoS 1 messages in flight, never acknowledged; the client comes
+    back (Clean Start 0) announcing Receive Maximum 2: it gets two of them
+    again (DUP, in order), one more per PUBACK, then new messages."""
+    with Broker() as b:
+        props = [(SESSION_EXPIRY, 60), (RECEIVE_MAXIMUM, 10)]
+        c = client5(b.port, "rsrm", clean=False, props=props)
+        c.subscribe([("rsrm/t", Q1)])
+        pub = client5(b.port, "rsrm-pub")
+        for i in range(5):
+            pub.publish("rsrm/t", b"m%d" % i, qos=1)
+        first = [c.recv_publish(ack=False) for _ in range(5)]
+        check_eq([m.payload for m in first], [b"m%d" % i for i in range(5)],
+                 "first deliveries")
+        c.close()
+        time.sleep(0.3)
+        c = client5(b.port, "rsrm", clean=False,
+                    props=[(SESSION_EXPIRY, 60), (RECEIVE_MAXIMUM, 2)])
+        check_eq(c.connack.session_present, 1, "session present")
+        got = [c.recv_publish(ack=False) for _ in range(2)]
+        check_eq([(m.payload, m.dup) for m in got],
+                 [(b"m0", True), (b"m1", True)], "re-sent within the window")
+        c.expect_nothing(0.5, "a third PUBLISH beyond Receive Maximum 2")
+        pub.publish("rsrm/t", b"new", qos=1)
+        c.expect_nothing(0.3, "a new message while the window is full")
+        for m in got:
+            c.ack(m)
+        rest = [c.recv_publish() for _ in range(4)]
+        check_eq([m.payload for m in rest], [b"m2", b"m3", b"m4", b"new"],
+                 "the rest in order, then the new message")
+        check(all(m.dup for m in rest[:3]) and not rest[3].dup,
+              "DUP on the re-sent ones only: %r" % rest)
