@@ -304,6 +304,8 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
 int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh,
                      const uint8_t *b);
 int handle_auth(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b);
+int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
+                      const uint8_t *b);
 /* handle_auth.c: CONNECT k (fh, b) names an Authentication Method.
  * Returns 0 when the connect goes on (authenticated: the CONNACK carries
  * the method), 1 when an exchange started (c is in C_AUTH, the CONNECT
