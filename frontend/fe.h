@@ -285,14 +285,15 @@ void fe_detach(uint32_t slot, uint32_t conn_gen, bool clean, bool discard,
 /* Posts the will h of slot (holding one reference per worker, consumed)
  * to every worker, starting its Message Expiry now. */
 void fe_post_will(uint32_t slot, arena_h h, uint8_t qos, bool retain);
-/* Allocates a message (records.h layout) in this frontend's partition:
- * span_len bytes of forwarded properties copied from span, the topic and
- * the payload; expiry is the Message Expiry Interval (0: none), counted
- * from now, or for a will (will set) from when it is sent.  Returns 0
- * when the arena is full. */
-arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
+/* Copies a PUBLISH, or with will set a will, into a message (records.h
+ * layout) in this frontend's partition: the forwardable MQTT 5
+ * properties of props (NULL for 3.1.1), the topic and the payload.  The
+ * Message Expiry Interval of props counts from now, for a will from when
+ * it is sent; a will keeps its Will Delay Interval.  Returns 0 when the
+ * arena is full. */
+arena_h fe_msg_alloc(const mqtt_props_t *props, const void *t,
                      uint16_t tlen, const void *payload, size_t plen,
-                     uint32_t expiry, bool will, uint32_t will_delay);
+                     bool will);
 /* Posts the message h (holding one reference, consumed) as PUBLISH to
  * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);

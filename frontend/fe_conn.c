@@ -219,19 +219,26 @@ static void rel_drop(fe_conn_t *c, uint32_t k)
 
 /* ---- close ---- */
 
-arena_h fe_msg_alloc(const uint8_t *span, uint32_t span_len, const void *t,
+arena_h fe_msg_alloc(const mqtt_props_t *props, const void *t,
                      uint16_t tlen, const void *payload, size_t plen,
-                     uint32_t expiry, bool will, uint32_t will_delay)
+                     bool will)
 {
+    /* The forwarded properties go straight from the packet into the
+     * block, without the per-hop ones (records.h). */
+    uint64_t drop = will ? MQTT_PROP_WILL_PER_HOP : MQTT_PROP_PUBLISH_PER_HOP;
+    size_t span_len = props ? mqtt_prop_filter_size(props, drop) : 0;
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
                             msg_size(span_len, tlen, plen), &d);
     if (h == 0)
         return 0;
+    uint32_t expiry = props ? props->message_expiry : 0;
     uint32_t at = expiry && !will ? (uint32_t)time(NULL) : 0;
-    uint8_t *sp = msg_init(d, at, expiry, will_delay, span_len, t, tlen);
+    uint8_t *sp = msg_init(d, at, expiry,
+                           will && props ? props->will_delay : 0,
+                           (uint32_t)span_len, t, tlen);
     if (span_len)
-        memcpy(sp, span, span_len);
+        mqtt_prop_filter(props, drop, sp, span_len, &span_len);
     if (plen)
         memcpy(sp + span_len + 2 + tlen, payload, plen);
     return h;

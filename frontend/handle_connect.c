@@ -81,25 +81,6 @@ static arena_h blob(const void *s, uint16_t len)
     return h;
 }
 
-/* The will message of CONNECT k: for MQTT 5 with its forwardable Will
- * Properties as the span.  Returns 0 when the arena is full. */
-static arena_h will_msg(const mqtt_connect_t *k)
-{
-    const mqtt_props_t *wp = &k->will_props;
-    uint8_t span[4096], *sp = span;
-    size_t sl = mqtt_prop_filter_size(wp, MQTT_PROP_WILL_PER_HOP);
-    if (sl > sizeof(span))
-        sp = mem_alloc(sl);
-    mqtt_prop_filter(wp, MQTT_PROP_WILL_PER_HOP, sp, sl, &sl);
-    arena_h h = fe_msg_alloc(sp, (uint32_t)sl, k->will_topic.p,
-                             k->will_topic.len, k->will_payload,
-                             k->will_payload_len, wp->message_expiry, true,
-                             wp->will_delay);
-    if (sp != span)
-        mem_free(sp);
-    return h;
-}
-
 int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     mqtt_connect_t k;
@@ -181,7 +162,9 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     arena_h hid = blob(id, idlen);
     arena_h hwill = 0;
     if (hid && k.will) {
-        hwill = will_msg(&k);
+        hwill = fe_msg_alloc(k.level == MQTT_V5 ? &k.will_props : NULL,
+                             k.will_topic.p, k.will_topic.len,
+                             k.will_payload, k.will_payload_len, true);
         if (hwill == 0) {
             arena_release(&fe->shm->arena, hid);
             hid = 0;

@@ -149,30 +149,14 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe_pause(c);
         return 1;
     }
-    /* Copied once: the forwarded properties (without the per-hop ones)
-     * go in front of topic and payload (records.h). */
-    size_t span_len = c->level == MQTT_V5
-                          ? mqtt_prop_filter_size(&p.props,
-                                                  MQTT_PROP_PUBLISH_PER_HOP)
-                          : 0;
-    void *d;
-    arena_h h = arena_alloc(&fe->shm->arena, fe->part,
-                            msg_size(span_len, p.topic.len, p.payload_len),
-                            &d);
+    /* Copied once: what MQTT 5 properties travel, topic, payload. */
+    arena_h h = fe_msg_alloc(c->level == MQTT_V5 ? &p.props : NULL,
+                             p.topic.p, p.topic.len, p.payload,
+                             p.payload_len, false);
     if (h == 0) {
         fe_pause(c); /* arena full: back-pressure, retry shortly */
         return 1;
     }
-    uint32_t expiry = p.props.message_expiry;
-    uint8_t *sp = msg_init(d,
-                           expiry ? (uint32_t)time(NULL) : 0,
-                           expiry, 0, (uint32_t)span_len, p.topic.p,
-                           p.topic.len);
-    if (span_len)
-        mqtt_prop_filter(&p.props, MQTT_PROP_PUBLISH_PER_HOP, sp, span_len,
-                         &span_len);
-    if (p.payload_len)
-        memcpy(sp + span_len + 2 + p.topic.len, p.payload, p.payload_len);
     if (p.qos == 2) {
         /* Posting and remembering the id are two steps: the slot says
          * which message is being posted, so a frontend killed in between
