@@ -103,9 +103,16 @@ static int
 mqtt_reason_of(int rc, uint8_t *reason)
 {
     if (rc != MQTT_OK && *reason == 0) {
-        *reason = rc == MQTT_E_MALFORMED ? 0x81 : 0x82;
+        *reason = mqtt5_error_reason(rc);
     }
     return rc;
+}
+
+uint8_t
+mqtt5_error_reason(int rc)
+{
+    return rc == MQTT_E_MALFORMED ? MQTT5_RC_MALFORMED
+                                  : MQTT5_RC_PROTOCOL_ERROR;
 }
 
 static int

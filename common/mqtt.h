@@ -158,6 +158,10 @@ bool mqtt_iter_next(mqtt_iter_t *it, mqtt_str_t *filter, uint8_t *qos);
 int mqtt_parse_empty(uint8_t type, uint8_t flags, size_t len,
                      const char **why);
 
+/* The MQTT 5 reason code for a parser's error class: 0x81 for
+ * MQTT_E_MALFORMED, 0x82 (Protocol Error) for the others. */
+uint8_t mqtt5_error_reason(int rc);
+
 /* DISCONNECT: 3.1.1 as mqtt_parse_empty(); MQTT 5 with an optional reason
  * code (*rc, 0 when absent) and property block (*props). */
 int mqtt_parse_disconnect(uint8_t level, uint8_t flags, const uint8_t *body,

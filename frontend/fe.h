@@ -183,6 +183,11 @@ void fe_accept(evutil_socket_t lfd, short what, void *arg);
  * Reason String when it asked for problem information); why is logged.
  * Returns -1 (c is freed), for the handlers to pass on. */
 int fe_disconnect(fe_conn_t *c, uint8_t rc, const char *why);
+/* fe_disconnect() for a WHAT packet that did not parse: the parser's
+ * result r and reason why; rc is the MQTT 5 reason code, or 0 for the one
+ * r's error class calls for (mqtt5_error_reason()).  Returns -1. */
+int fe_bad_packet(fe_conn_t *c, const char *what, int r, uint8_t rc,
+                  const char *why);
 /* Only the DISCONNECT of fe_disconnect() (nothing for 3.1.1 or before
  * CONNACK), written out now.  Returns 0, or -1 when the write failed and
  * c was closed. */

@@ -314,6 +314,14 @@ int fe_send_disconnect(fe_conn_t *c, uint8_t rc, const char *why)
     return 0;
 }
 
+int fe_bad_packet(fe_conn_t *c, const char *what, int r, uint8_t rc,
+                  const char *why)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "bad %s: %s", what, why ? why : "?");
+    return fe_disconnect(c, rc ? rc : mqtt5_error_reason(r), msg);
+}
+
 int fe_disconnect(fe_conn_t *c, uint8_t rc, const char *why)
 {
     if (fe_send_disconnect(c, rc, why) < 0)

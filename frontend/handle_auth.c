@@ -161,14 +161,8 @@ int handle_auth(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     mqtt_props_t pr;
     const char *why = NULL;
     int r = mqtt_parse_auth(fh->flags, b, fh->remaining, &rc, &pr, &why);
-    if (r < 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "bad AUTH: %s", why);
-        return fe_disconnect(c, r == MQTT_E_MALFORMED
-                                    ? MQTT5_RC_MALFORMED
-                                    : MQTT5_RC_PROTOCOL_ERROR,
-                             msg);
-    }
+    if (r < 0)
+        return fe_bad_packet(c, "AUTH", r, 0, why);
     const mqtt_str_t *m = &pr.auth_method;
     if (c->auth == NULL)
         return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,

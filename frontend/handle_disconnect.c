@@ -19,9 +19,7 @@ int handle_disconnect(fe_conn_t *c, const mqtt_fixed_t *fh,
     int r = mqtt_parse_disconnect(c->level, fh->flags, b, fh->remaining, &rc,
                                   &pr, &why);
     if (r < 0)
-        return fe_disconnect(c, r == MQTT_E_MALFORMED ? MQTT5_RC_MALFORMED
-                                                       : MQTT5_RC_PROTOCOL_ERROR,
-                             why);
+        return fe_bad_packet(c, "DISCONNECT", r, 0, why);
     if (pr.present & MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY)) {
         if (c->sess_expiry == 0 && pr.session_expiry != 0)
             return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR,

@@ -90,12 +90,10 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     mqtt_publish_t p;
     const char *why = NULL;
-    if (mqtt_parse_publish(c->level, fh->flags, b, fh->remaining, &p, &why) <
-        0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "bad PUBLISH: %s", why);
-        return fe_disconnect(c, p.reason, msg);
-    }
+    int r = mqtt_parse_publish(c->level, fh->flags, b, fh->remaining, &p,
+                               &why);
+    if (r < 0) /* p.reason: 0x94 for a Topic Alias of 0 */
+        return fe_bad_packet(c, "PUBLISH", r, p.reason, why);
     if (p.retain && !fe->cfg->retain_available)
         return fe_disconnect(c, MQTT5_RC_RETAIN_NOT_SUPPORTED,
                              "retained PUBLISH while retain_available is "
@@ -191,14 +189,8 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     const char *why = NULL;
     int r = mqtt_parse_ack(c->level, fh->type, fh->flags, b, fh->remaining,
                            &pid, &rc, &why);
-    if (r < 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "bad acknowledgement: %s", why);
-        return fe_disconnect(c, r == MQTT_E_MALFORMED
-                                    ? MQTT5_RC_MALFORMED
-                                    : MQTT5_RC_PROTOCOL_ERROR,
-                             msg);
-    }
+    if (r < 0)
+        return fe_bad_packet(c, "acknowledgement", r, 0, why);
     if ((fh->type == MQTT_PUBREC || fh->type == MQTT_PUBREL) &&
         !fe_out_room(c, 1, 5)) {
         fe_pause(c);

@@ -52,15 +52,8 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
                 : mqtt_parse_unsubscribe(c->level, fh->flags, b,
                                          fh->remaining, &pid, &pr, &it,
                                          &why);
-    if (r < 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "bad %s: %s",
-                 sub ? "SUBSCRIBE" : "UNSUBSCRIBE", why);
-        return fe_disconnect(c, r == MQTT_E_MALFORMED
-                                    ? MQTT5_RC_MALFORMED
-                                    : MQTT5_RC_PROTOCOL_ERROR,
-                             msg);
-    }
+    if (r < 0)
+        return fe_bad_packet(c, sub ? "SUBSCRIBE" : "UNSUBSCRIBE", r, 0, why);
     uint32_t owner = shm_slot_owner(fe->shm, c->slot);
     if (c->pending_acks >= FE_MAX_PENDING_ACKS || !fe_post_room(owner) ||
         !fe_post_room(0)) {
