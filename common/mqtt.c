@@ -769,25 +769,43 @@ mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
     return off + plen;
 }
 
+/*
+ * Writes a packet of type `type` (flags 0) made of the hlen bytes of head
+ * and the property block of the n entries of props.  Returns the bytes
+ * written, or 0 when an entry is invalid or the packet needs more than
+ * cap bytes.
+ */
+static size_t
+mqtt_write_with_props(uint8_t *out, size_t cap, uint8_t type,
+                      const uint8_t *head, size_t hlen,
+                      const mqtt_prop_t *props, size_t n)
+{
+    size_t plen, vlen, off;
+
+    if (mqtt_prop_size(type, props, n, &plen, NULL) != MQTT_OK) {
+        return 0;
+    }
+    vlen = hlen + plen;
+    if (vlen > MQTT_MAX_REMAINING
+        || 1 + mqtt_varint_size((uint32_t) vlen) + vlen > cap)
+    {
+        return 0;
+    }
+    out[0] = (uint8_t) (type << 4);
+    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) vlen);
+    memcpy(out + off, head, hlen);
+    off += hlen;
+    mqtt_prop_write(type, props, n, out + off, cap - off, &plen, NULL);
+    return off + plen;
+}
+
 size_t
 mqtt_write_connack5(uint8_t *out, size_t cap, bool session_present,
                     uint8_t rc, const mqtt_prop_t *props, size_t n)
 {
-    size_t plen, vlen, off;
+    uint8_t head[2] = { (session_present && rc == 0) ? 0x01 : 0x00, rc };
 
-    if (mqtt_prop_size(MQTT_CONNACK, props, n, &plen, NULL) != MQTT_OK) {
-        return 0;
-    }
-    vlen = 2 + plen;
-    if (1 + mqtt_varint_size((uint32_t) vlen) + vlen > cap) {
-        return 0;
-    }
-    out[0] = MQTT_CONNACK << 4;
-    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) vlen);
-    out[off++] = (session_present && rc == 0) ? 0x01 : 0x00;
-    out[off++] = rc;
-    mqtt_prop_write(MQTT_CONNACK, props, n, out + off, cap - off, &plen, NULL);
-    return off + plen;
+    return mqtt_write_with_props(out, cap, MQTT_CONNACK, head, 2, props, n);
 }
 
 size_t
@@ -795,7 +813,7 @@ mqtt_write_auth(uint8_t *out, size_t cap, uint8_t rc, const char *method,
                 size_t mlen, const uint8_t *data, size_t dlen)
 {
     mqtt_prop_t pr[2];
-    size_t n = 0, plen, vlen, off;
+    size_t n = 0;
 
     if (mlen > UINT16_MAX || dlen > UINT16_MAX) {
         return 0;
@@ -804,18 +822,7 @@ mqtt_write_auth(uint8_t *out, size_t cap, uint8_t rc, const char *method,
     if (data != NULL) {
         pr[n++] = mqtt_prop_str(MQTT_PROP_AUTH_DATA, data, (uint16_t) dlen);
     }
-    if (mqtt_prop_size(MQTT_AUTH, pr, n, &plen, NULL) != MQTT_OK) {
-        return 0;
-    }
-    vlen = 1 + plen;
-    if (1 + mqtt_varint_size((uint32_t) vlen) + vlen > cap) {
-        return 0;
-    }
-    out[0] = MQTT_AUTH << 4;
-    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) vlen);
-    out[off++] = rc;
-    mqtt_prop_write(MQTT_AUTH, pr, n, out + off, cap - off, &plen, NULL);
-    return off + plen;
+    return mqtt_write_with_props(out, cap, MQTT_AUTH, &rc, 1, pr, n);
 }
 
 size_t
