@@ -216,8 +216,11 @@ static ring_t *fo_in_ring(fo_t *fo, uint32_t i)
 static void handle_one(fo_t *fo, uint32_t i, bool redo)
 {
     ring_t *r = fo_in_ring(fo, i);
-    if (fo->idx == 0 && !redo)
-        fo_share_mark(fo); /* a redo uses the marks of the first try */
+    /* A redo uses the marks of the first try.  Without groups nothing is
+     * dispatched (and a restart never adds groups before the redo), so
+     * the marks are not needed then. */
+    if (fo->idx == 0 && !redo && fo->n_groups)
+        fo_share_mark(fo);
     fo->proc->busy_fe = i + 1;
     ARENA_CRASH_ORDER();
     fo->n_after = 0;
