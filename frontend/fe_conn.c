@@ -236,11 +236,11 @@ arena_h fe_msg_alloc(const mqtt_props_t *props, const void *t,
     uint32_t at = expiry && !will ? (uint32_t)time(NULL) : 0;
     uint8_t *sp = msg_init(d, at, expiry,
                            will && props ? props->will_delay : 0,
-                           (uint32_t)span_len, t, tlen);
+                           (uint32_t)span_len, t, tlen, (uint32_t)plen);
     if (span_len)
         mqtt_prop_filter(props, drop, sp, span_len, &span_len);
     if (plen)
-        memcpy(sp + span_len + 2 + tlen, payload, plen);
+        memcpy(sp + span_len + MSG_PKT0_MAX + 2 + tlen, payload, plen);
     return h;
 }
 

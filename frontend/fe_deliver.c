@@ -111,11 +111,19 @@ static uint32_t pub_iovs(const fe_conn_t *c, const msg_view_t *v,
 /* Queues one PUBLISH of message v at qos with pid, sized by pub_size().
  * rel is released when the last byte is written.  The caller checked the
  * room (pub_iovs(), pub_bytes()).  Topic, span and payload go by reference;
- * for 3.1.1 at QoS 0 topic and payload are one iovec. */
+ * for 3.1.1 at QoS 0 the whole packet is one iovec (with RETAIN: topic and
+ * payload are). */
 static void queue_publish(fe_conn_t *c, const msg_view_t *v,
                           const fe_pub_t *p, uint8_t qos, bool dup,
                           bool retain, uint16_t pid, arena_h rel)
 {
+    if (c->level != MQTT_V5 && qos == 0 && !retain) {
+        /* The whole packet is in the message (records.h): one iovec. */
+        uint32_t n;
+        const uint8_t *pkt = msg_pkt0(v, &n);
+        fe_out_ref(c, pkt, n, rel);
+        return;
+    }
     uint8_t hdr[PUB_BYTES_MAX];
     size_t hl = mqtt_write_publish_header(hdr, qos, dup, retain, p->remaining);
     if (c->level != MQTT_V5 && qos == 0) {

@@ -1,7 +1,8 @@
 /*
  * fe_uring.c -- batched socket writes with io_uring: at the end of a wake-up
- * every connection with pending output gets one SENDMSG (MSG_DONTWAIT) in a
- * single submission, instead of one writev() system call each.  Sends never
+ * every connection with pending output gets one SEND or SENDMSG
+ * (MSG_DONTWAIT) in a single submission, instead of one writev() system
+ * call each.  Sends never
  * wait in the kernel: a full socket answers EAGAIN at once and the
  * connection falls back to EV_WRITE, as with writev().  Without io_uring
  * (old kernel, seccomp) the plain path is used.
@@ -136,18 +137,23 @@ int fe_uring_flush_dirty(void)
                 fe_flush(c);
                 continue;
             }
-            struct msghdr *m = &msgs[n];
-            memset(m, 0, sizeof(*m));
-            m->msg_iov = c->iov + c->iov_head;
-            m->msg_iovlen = c->iov_n > IOV_MAX ? IOV_MAX : c->iov_n;
-            if (fixed_ok) {
-                io_uring_prep_sendmsg(sqe, (int)c->id, m,
-                                      MSG_DONTWAIT | MSG_NOSIGNAL);
-                sqe->flags |= IOSQE_FIXED_FILE;
+            int fd = fixed_ok ? (int)c->id : c->fd;
+            const struct iovec *v = c->iov + c->iov_head;
+            if (c->iov_n == 1) {
+                /* One buffer (a QoS 0 delivery, an ack): SEND has no
+                 * msghdr and iovec array for the kernel to copy in. */
+                io_uring_prep_send(sqe, fd, v->iov_base, v->iov_len,
+                                   MSG_DONTWAIT | MSG_NOSIGNAL);
             } else {
-                io_uring_prep_sendmsg(sqe, c->fd, m,
+                struct msghdr *m = &msgs[n];
+                memset(m, 0, sizeof(*m));
+                m->msg_iov = (struct iovec *)v;
+                m->msg_iovlen = c->iov_n > IOV_MAX ? IOV_MAX : c->iov_n;
+                io_uring_prep_sendmsg(sqe, fd, m,
                                       MSG_DONTWAIT | MSG_NOSIGNAL);
             }
+            if (fixed_ok)
+                sqe->flags |= IOSQE_FIXED_FILE;
             sqe->user_data = n;
             batch[n++] = c;
         }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "mqtt.h"
 
 /* ---- ingest records (32 bytes) ---- */
 enum {
@@ -243,7 +244,7 @@ typedef struct ctl_rec {
 /*
  * Message layout in the arena (a PUBLISH or a will, copied once):
  *   [u32 pub_at][u32 expiry][u32 will_delay][u32 span_len][span]
- *   [u16 topic_len][topic][payload]
+ *   [5 bytes: 3.1.1 fixed header][u16 topic_len][topic][payload]
  * in host byte order for the four header words.  expiry is the Message
  * Expiry Interval in seconds (0: none); pub_at the unix time the message
  * was published, from which it counts (a will gets it when it is sent);
@@ -251,10 +252,12 @@ typedef struct ctl_rec {
  * span is the MQTT 5 properties forwarded unchanged, already encoded
  * (mqtt_prop_filter(): User Properties, Content Type, Response Topic,
  * Correlation Data, Payload Format Indicator).  Topic and payload end the
- * block so that [u16 topic_len][topic][payload] is the wire form of a
- * 3.1.1 QoS 0 PUBLISH body, sent with one iovec.
+ * block, and msg_init() writes the fixed header of a 3.1.1 QoS 0 PUBLISH
+ * (no RETAIN) right-aligned before them: from v->pkt0 to the end the
+ * block is that whole packet, sent with one iovec.
  */
 #define MSG_HDR 16
+#define MSG_PKT0_MAX 5 /* first byte + a remaining length of 4 bytes */
 
 typedef struct msg_view {
     uint32_t pub_at;
@@ -269,19 +272,30 @@ typedef struct msg_view {
     uint32_t plen;
 } msg_view_t;
 
+/* The 3.1.1 QoS 0 PUBLISH of v without RETAIN: where it starts and its
+ * length (it runs to the end of the block). */
+static inline const uint8_t *msg_pkt0(const msg_view_t *v, uint32_t *len)
+{
+    uint32_t rem = 2u + v->tlen + v->plen;
+    uint32_t hl = 1 + (uint32_t)mqtt_varint_size(rem);
+    *len = hl + rem;
+    return v->tw - hl;
+}
+
 /* Opens message m of len bytes.  Returns 0, or -1 when the lengths do not
  * fit (a corrupt or stale block: never trust it). */
 static inline int msg_open(const uint8_t *m, uint32_t len, msg_view_t *v)
 {
-    if (len < MSG_HDR + 2)
+    const uint32_t fixed = MSG_HDR + MSG_PKT0_MAX + 2;
+    if (len < fixed)
         return -1;
     uint32_t w[4];
     __builtin_memcpy(w, m, sizeof(w));
-    if (w[3] > len - MSG_HDR - 2)
+    if (w[3] > len - fixed)
         return -1;
-    const uint8_t *t = m + MSG_HDR + w[3];
+    const uint8_t *t = m + MSG_HDR + w[3] + MSG_PKT0_MAX;
     uint16_t tlen = (uint16_t)(t[0] << 8 | t[1]);
-    if ((uint32_t)tlen > len - MSG_HDR - 2 - w[3])
+    if ((uint32_t)tlen > len - fixed - w[3])
         return -1;
     v->pub_at = w[0];
     v->expiry = w[1];
@@ -292,21 +306,29 @@ static inline int msg_open(const uint8_t *m, uint32_t len, msg_view_t *v)
     v->tlen = tlen;
     v->topic = (const char *)t + 2;
     v->payload = t + 2 + tlen;
-    v->plen = len - MSG_HDR - 2 - w[3] - tlen;
+    v->plen = len - fixed - w[3] - tlen;
     return 0;
 }
 
-/* Writes the header of a message with a span of span_len bytes and topic
- * t; returns where the span goes (the caller copies span and payload:
- * the payload goes at the returned pointer + span_len + 2 + tlen). */
+/* Writes the header of a message with a span of span_len bytes, topic t
+ * and plen payload bytes, and its 3.1.1 QoS 0 fixed header; returns where
+ * the span goes (the caller copies span and payload: the payload goes at
+ * the returned pointer + span_len + MSG_PKT0_MAX + 2 + tlen). */
 static inline uint8_t *msg_init(uint8_t *m, uint32_t pub_at,
                                 uint32_t expiry, uint32_t will_delay,
                                 uint32_t span_len, const void *t,
-                                uint16_t tlen)
+                                uint16_t tlen, uint32_t plen)
 {
     uint32_t w[4] = {pub_at, expiry, will_delay, span_len};
     __builtin_memcpy(m, w, sizeof(w));
-    uint8_t *tp = m + MSG_HDR + span_len;
+    uint8_t *tp = m + MSG_HDR + span_len + MSG_PKT0_MAX;
+    /* The remaining length, right-aligned before the topic length; the
+     * bytes before the first byte are never sent. */
+    uint32_t rem = 2u + tlen + plen;
+    uint8_t *h = tp - 1 - mqtt_varint_size(rem);
+    __builtin_memset(m + MSG_HDR + span_len, 0, MSG_PKT0_MAX);
+    h[0] = MQTT_PUBLISH << 4; /* QoS 0, no DUP, no RETAIN */
+    mqtt_varint_encode(h + 1, rem);
     tp[0] = (uint8_t)(tlen >> 8);
     tp[1] = (uint8_t)tlen;
     __builtin_memcpy(tp + 2, t, tlen);
@@ -316,7 +338,7 @@ static inline uint8_t *msg_init(uint8_t *m, uint32_t pub_at,
 /* Bytes of a message with that span, topic and payload. */
 static inline size_t msg_size(size_t span_len, size_t tlen, size_t plen)
 {
-    return MSG_HDR + span_len + 2 + tlen + plen;
+    return MSG_HDR + span_len + MSG_PKT0_MAX + 2 + tlen + plen;
 }
 
 /* Whether message v has expired at unix time now (whole seconds, so

@@ -556,23 +556,16 @@ static cJSON *ret_get_done(adm_job_t *j, adm_err_t *err)
     }
     /* The reply is the message (records.h), its payload perhaps cut. */
     const uint8_t *m = op->reply;
-    uint32_t span = 0, tlen = 0;
-    if (m != NULL && op->reply_len >= MSG_HDR + 2) {
-        memcpy(&span, m + MSG_HDR - 4, 4);
-        if (span <= op->reply_len - MSG_HDR - 2)
-            tlen = blob_len(m + MSG_HDR + span);
-    }
-    if (op->rc != MBOX_OK || m == NULL || op->reply_len < MSG_HDR + 2 ||
-        span > op->reply_len - MSG_HDR - 2 ||
-        tlen > op->reply_len - MSG_HDR - 2 - span ||
+    msg_view_t v;
+    if (op->rc != MBOX_OK || m == NULL ||
+        msg_open(m, op->reply_len, &v) < 0 ||
         op->reply_full < op->reply_len) {
         adm_err_set(err, ADM_E_INTERNAL, "worker 0 gave no usable answer");
         return NULL;
     }
-    uint32_t head = MSG_HDR + span + 2 + tlen;
-    const uint8_t *payload = m + head;
-    uint32_t shown = op->reply_len - head;
-    uint32_t size = op->reply_full - head;
+    const uint8_t *payload = v.payload;
+    uint32_t shown = v.plen;
+    uint32_t size = op->reply_full - (uint32_t)(payload - m);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "topic", j->text);
     cJSON_AddNumberToObject(o, "qos", op->aux > 2 ? 2 : op->aux);
@@ -640,7 +633,9 @@ static void cmd_retained(adm_client_t *c, const adm_req_t *r)
         adm_op_t *op = &j->ops[0];
         op->proc = first_fo;
         op->op = MBOX_RET_GET;
-        op->reply_max = 2 + 65535 + ADM_PAYLOAD_MAX;
+        /* Room for the header, a span, the longest topic and the shown
+         * part of the payload. */
+        op->reply_max = (uint32_t)msg_size(65536, 65535, ADM_PAYLOAD_MAX);
         set_arg(op, topic);
     } else {
         uint32_t n_fo = adm_env.shm->hdr->n_fo;
