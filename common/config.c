@@ -131,6 +131,7 @@ static const cfg_key_t cfg_keys[] = {
     CFG_UINT("max_qos", max_qos, 0, 2),
     CFG_UINT("max_topic_alias", max_topic_alias, 0, 65535),
     CFG_UINT("max_topic_alias_broker", max_topic_alias_broker, 0, 65535),
+    CFG_UINT("write_coalesce_ms", write_coalesce_ms, 0, CFG_COALESCE_MAX),
     { "retain_available", cfg_key_retain_available },
     { "persistent_client_expiration", cfg_key_expiration },
     { "log_dest", cfg_key_log_dest },
@@ -1220,6 +1221,7 @@ cfg_defaults(cfg_t *c)
     c->max_qos = 2;
     c->max_topic_alias = 10;
     c->max_topic_alias_broker = 10;
+    c->write_coalesce_ms = CFG_COALESCE_DEFAULT;
     c->retain_available = true;
     c->persistent_client_expiration = 0;
     c->per_listener_settings = false;

@@ -30,6 +30,9 @@
 #define CFG_TLS_V13 1
 
 #define CFG_PATH_MAX 256
+/* write_coalesce_ms: the frontend's hold wheel covers this many ms */
+#define CFG_COALESCE_MAX 100
+#define CFG_COALESCE_DEFAULT 10
 #define CFG_WS_PATH_DEFAULT "/mqtt"
 #define CFG_WS_FRAME_MIN 126u           /* websockets_max_frame_size */
 #define CFG_WS_FRAME_MAX 268435460u
@@ -73,6 +76,8 @@ typedef struct cfg {
     uint16_t max_qos;               /* 0..2, default 2 */
     uint16_t max_topic_alias;       /* MQTT 5 inbound aliases, default 10 */
     uint16_t max_topic_alias_broker; /* outbound aliases per client, 10 */
+    uint16_t write_coalesce_ms; /* longest a delivery waits to share a
+                                   write with the next (fe_hold.c), 0: off */
     char response_info[256]; /* MQTT 5 Response Information, "": none */
     bool retain_available;          /* default true */
     uint32_t persistent_client_expiration; /* seconds, 0 = never */

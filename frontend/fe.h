@@ -77,6 +77,14 @@ typedef struct fe_conn {
     bool write_on;      /* ev_write added */
     bool dirty;         /* in the flush list */
     struct fe_conn *dirty_next;
+    /* write coalescing (fe_hold.c) */
+    uint16_t out_pubs;   /* deliveries in the queue */
+    bool out_urgent;     /* ... and something else (an ack, a SUBACK) */
+    bool rx_since_tx;    /* the client sent bytes since our last write */
+    uint64_t last_tx_ms; /* fe_hold_clock() at our last write (coalescing
+                            on) */
+    uint64_t hold_until; /* held: written at this fe_hold_clock() at the
+                            latest; 0: not held */
 
     /* session */
     uint32_t slot;
@@ -151,6 +159,7 @@ typedef struct fe {
     uint32_t *connects_out; /* outstanding CONNECTs per worker */
 
     fe_conn_t *dirty;    /* connections with output to flush */
+    uint32_t n_dirty;    /* ... how many (fe_hold.c) */
     uint8_t *wake_fo;    /* workers to wake at the end of this callback */
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     bool retry_armed;
@@ -251,6 +260,21 @@ void fe_xp_free(fe_conn_t *c);
 /* What c's transport still waits for before MQTT can flow ("TLS
  * handshake", "WebSocket upgrade"), or NULL. */
 const char *fe_xp_pending(const fe_conn_t *c);
+
+/* fe_hold.c: write coalescing.  A flush round that writes to at least
+ * this many connections may hold lone deliveries back. */
+#define FE_HOLD_MIN_ROUND 32
+/* Milliseconds of CLOCK_MONOTONIC (precise, unlike fe_clock_ms()). */
+uint64_t fe_hold_clock(void);
+void fe_hold_init(void);
+/* Writes go out at once from now on; held connections are dirty again. */
+void fe_hold_stop(void);
+/* Whether c's queue may wait for the next delivery at now, with the
+ * window write_coalesce_ms (the rules are at the top of fe_hold.c). */
+bool fe_hold_wanted(const fe_conn_t *c, uint64_t now, uint32_t window);
+/* Called by fe_flush_dirty() first: puts back held connections whose time
+ * has come, and takes those that may wait off the dirty list. */
+void fe_hold_round(void);
 
 /* fe_uring.c: batched writes.  fe_uring_init() returns 0, or -1 when
  * io_uring is not available (writes then go one writev() each). */

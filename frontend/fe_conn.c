@@ -367,6 +367,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         for (fe_conn_t **pp = &fe->dirty; *pp; pp = &(*pp)->dirty_next)
             if (*pp == c) {
                 *pp = c->dirty_next;
+                fe->n_dirty--;
                 break;
             }
     }
@@ -417,6 +418,7 @@ static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
     c->iov[k].iov_len = n;
     ARENA_CRASH_ORDER(); /* the reference is ours before its handle is here */
     c->rel[k] = rel;
+    c->out_urgent = true; /* queue_publish() says otherwise for its own */
     fe_mark_dirty(c);
 }
 
@@ -455,6 +457,7 @@ void fe_mark_dirty(fe_conn_t *c)
     c->dirty = true;
     c->dirty_next = fe->dirty;
     fe->dirty = c;
+    fe->n_dirty++;
 }
 
 int fe_out_written(fe_conn_t *c, ssize_t w, int err)
@@ -471,6 +474,12 @@ int fe_out_written(fe_conn_t *c, ssize_t w, int err)
         return -1;
     }
     fe->proc->bytes_out += (uint64_t)w;
+    fe->proc->writes++;
+    if (fe->cfg->write_coalesce_ms) {
+        c->last_tx_ms = fe_hold_clock();
+        c->rx_since_tx = false;
+        c->hold_until = 0;
+    }
     fe_out_consume(c, (size_t)w);
     if (c->iov_n > 0)
         return 1;
@@ -499,6 +508,8 @@ void fe_out_consume(fe_conn_t *c, size_t n)
     if (c->iov_n == 0) {
         c->iov_head = 0;
         c->hb_used = 0;
+        c->out_pubs = 0;
+        c->out_urgent = false;
     }
 }
 
@@ -520,6 +531,7 @@ int fe_flush(fe_conn_t *c)
 
 void fe_flush_dirty(void)
 {
+    fe_hold_round();
     /* Many connections: one io_uring submission carries every write. */
     if (fe->dirty && fe->dirty->dirty_next && fe_uring_flush_dirty() == 0)
         goto wake;
@@ -530,6 +542,7 @@ void fe_flush_dirty(void)
         fe_flush(c);
     }
 wake:
+    fe->n_dirty = 0;
     for (uint32_t w = 0; w < fe->n_fo; w++)
         if (fe->wake_fo[w]) {
             fe->wake_fo[w] = 0;
@@ -720,6 +733,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         }
         c->in_len += (size_t)n;
         c->last_rx_ms = fe_clock_ms();
+        c->rx_since_tx = true;
         fe->proc->bytes_in += (uint64_t)n;
         if (fe_process_input(c) < 0) {
             fe_flush_dirty();

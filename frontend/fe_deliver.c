@@ -113,9 +113,25 @@ static uint32_t pub_iovs(const fe_conn_t *c, const msg_view_t *v,
  * room (pub_iovs(), pub_bytes()).  Topic, span and payload go by reference;
  * for 3.1.1 at QoS 0 the whole packet is one iovec (with RETAIN: topic and
  * payload are). */
+static void queue_packet(fe_conn_t *c, const msg_view_t *v,
+                         const fe_pub_t *p, uint8_t qos, bool dup,
+                         bool retain, uint16_t pid, arena_h rel);
+
 static void queue_publish(fe_conn_t *c, const msg_view_t *v,
                           const fe_pub_t *p, uint8_t qos, bool dup,
                           bool retain, uint16_t pid, arena_h rel)
+{
+    /* A delivery may wait for the next (fe_hold.c); what else is queued
+     * may not. */
+    bool urgent = c->out_urgent;
+    queue_packet(c, v, p, qos, dup, retain, pid, rel);
+    c->out_urgent = urgent;
+    c->out_pubs++;
+}
+
+static void queue_packet(fe_conn_t *c, const msg_view_t *v,
+                         const fe_pub_t *p, uint8_t qos, bool dup,
+                         bool retain, uint16_t pid, arena_h rel)
 {
     if (c->level != MQTT_V5 && qos == 0 && !retain) {
         /* The whole packet is in the message (records.h): one iovec. */

@@ -215,12 +215,20 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->backlog = mem_calloc(fe->n_fo, sizeof(fe_backlog_t));
 
     signal(SIGPIPE, SIG_IGN);
-    fe->base = event_base_new();
+    /* Precise timers: a held write (fe_hold.c) waits milliseconds, and
+     * the coarse clock ticks in 4. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    fe->base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
     if (fe->base == NULL) {
         log_err("event_base_new() failed");
         return 1;
     }
     fe_uring_init();
+    fe_hold_init();
     fe->ev_listen = mem_calloc((size_t)n_lfd, sizeof(struct event *));
     fe->n_listen = n_lfd;
     for (int i = 0; i < n_lfd; i++) {
@@ -259,6 +267,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_base_dispatch(fe->base);
 
     log_info("frontend %u stopping", idx);
+    fe_hold_stop(); /* what waits goes out before the goodbyes */
+    fe_flush_dirty();
     for (uint32_t id = 0; id < fe->conns_cap; id++)
         if (fe->conns[id] &&
             fe_send_disconnect(fe->conns[id], MQTT5_RC_SERVER_SHUTTING_DOWN,

@@ -72,7 +72,11 @@ typedef struct proc {
     /* worker 0 only: the heads of its worker rings when it began the
      * record it is handling (a redo looks only at what came after) */
     uint64_t xheads[SHM_MAX_WORKERS];
-    uint8_t pad[32];
+    uint64_t writes;          /* frontend: socket writes (or io_uring
+                                 sends) of connections' queues */
+    uint64_t writes_held;     /* frontend: writes held back to share one
+                                 with the next delivery (fe_hold.c) */
+    uint8_t pad[16];
 } proc_t;
 
 /*

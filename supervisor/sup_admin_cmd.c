@@ -168,7 +168,7 @@ static cJSON *cmd_stats(void)
     uint64_t conns = 0, in = 0, out = 0, bin = 0, bout = 0;
     uint64_t inq[3] = {0}, outq[3] = {0};
     uint64_t d_size = 0, d_queue = 0, d_off0 = 0, d_exp = 0, d_big = 0;
-    uint64_t d_share = 0;
+    uint64_t d_share = 0, writes = 0, held = 0;
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "uptime",
@@ -189,6 +189,9 @@ static cJSON *cmd_stats(void)
                               qos_array(p->msgs_out_qos));
         cJSON_AddNumberToObject(e, "bytes_in", (double)LOAD(p->bytes_in));
         cJSON_AddNumberToObject(e, "bytes_out", (double)LOAD(p->bytes_out));
+        cJSON_AddNumberToObject(e, "writes", (double)LOAD(p->writes));
+        cJSON_AddNumberToObject(e, "writes_held",
+                                (double)LOAD(p->writes_held));
         cJSON *d = cJSON_AddObjectToObject(e, "drops");
         cJSON_AddNumberToObject(d, "message_size",
                                 (double)LOAD(p->drops_size));
@@ -212,6 +215,8 @@ static cJSON *cmd_stats(void)
         out += LOAD(p->msgs_out);
         bin += LOAD(p->bytes_in);
         bout += LOAD(p->bytes_out);
+        writes += LOAD(p->writes);
+        held += LOAD(p->writes_held);
         d_size += LOAD(p->drops_size);
         d_exp += LOAD(p->drops_expired);
         d_big += LOAD(p->drops_too_large);
@@ -248,6 +253,8 @@ static cJSON *cmd_stats(void)
     cJSON_AddItemToObject(totals, "messages_out_qos", qos_array(outq));
     cJSON_AddNumberToObject(totals, "bytes_in", (double)bin);
     cJSON_AddNumberToObject(totals, "bytes_out", (double)bout);
+    cJSON_AddNumberToObject(totals, "writes", (double)writes);
+    cJSON_AddNumberToObject(totals, "writes_held", (double)held);
     cJSON *d = cJSON_AddObjectToObject(totals, "drops");
     cJSON_AddNumberToObject(d, "queue_full", (double)d_queue);
     cJSON_AddNumberToObject(d, "offline_qos0", (double)d_off0);
