@@ -55,7 +55,6 @@ typedef struct fe_conn {
     int state;
     struct event *ev_read;
     struct event *ev_write;
-    char peer[64];
     char *client_id;
 
     /* input */
@@ -65,14 +64,13 @@ typedef struct fe_conn {
     bool paused;        /* input processing stopped (back-pressure) */
     bool read_off;      /* ev_read removed */
 
-    /* output: a FIFO of iovecs; rel[i] is released once iov[i] is sent.
-     * rel lives in shm (shm_fe_rel()), so that a new incarnation of this
-     * frontend can release what a dead one held; see fe_rel_set(). */
-    struct iovec iov[FE_IOV_CAP];
+    /* output: a FIFO of iovecs (iov[], at the end); rel[i] is released
+     * once iov[i] is sent.  rel lives in shm (shm_fe_rel()), so that a new
+     * incarnation of this frontend can release what a dead one held; see
+     * fe_rel_set().  hb[] (at the end) holds copied bytes. */
     arena_h *rel;
     uint32_t iov_head;
     uint32_t iov_n;
-    uint8_t hb[FE_HB_CAP];
     uint32_t hb_used;
     bool write_on;      /* ev_write added */
     bool dirty;         /* in the flush list */
@@ -125,8 +123,14 @@ typedef struct fe_conn {
     uint16_t auth_out_len;
     bool auth_done;       /* the exchange ended well: CONNECT goes on */
     bool reauth;          /* a re-authentication (AUTH 0x19) under way */
-    uint32_t subids[FE_SUBIDS_MAX]; /* OUT_SUBID records read ahead */
-    uint32_t n_subids;
+    uint32_t n_subids;    /* OUT_SUBID records read ahead (subids[]) */
+
+    /* Large and cold last: every field above is near the others, so an
+     * event on a connection touches a few cache lines, not a few pages. */
+    char peer[64];
+    uint32_t subids[FE_SUBIDS_MAX];
+    struct iovec iov[FE_IOV_CAP];
+    uint8_t hb[FE_HB_CAP];
 } fe_conn_t;
 
 typedef struct fe_backlog {
