@@ -715,7 +715,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             c->in_cap *= 2;
             c->in = mem_realloc(c->in, c->in_cap);
         }
-        ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+        /* recv(), not read(): no trip through the VFS read path */
+        ssize_t n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n == 0) {
             fe_close(c, false, "connection closed by client");
             fe_flush_dirty();
