@@ -78,8 +78,17 @@ static fe_conn_t *conn_new(int fd, int li)
              ((1u << (32 - FE_ID_BITS)) - 1);
     c->accepted_ms = c->last_rx_ms = fe_clock_ms();
     peer_name(fd, c->peer, sizeof(c->peer));
-    c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST, on_read, c);
-    c->ev_write = event_new(fe->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    /* Plain TCP is edge-triggered: epoll does not poll a socket again
+     * after every event to see whether it is still readable.  on_read()
+     * reads until the socket is drained or runs itself again, and every
+     * place that stops reading starts again with fe_resume(), which reads
+     * at once.  TLS and WebSocket stay level-triggered (OpenSSL may keep
+     * bytes the socket no longer shows). */
+    short et = c->x ? 0 : EV_ET;
+    c->ev_read = event_new(fe->base, fd, EV_READ | EV_PERSIST | et, on_read,
+                           c);
+    c->ev_write = event_new(fe->base, fd, EV_WRITE | EV_PERSIST | et,
+                            on_write, c);
     event_add(c->ev_read, NULL);
     if (c->x == NULL)
         fe_uring_add(c); /* plain TCP: batched sends by io_uring */
@@ -594,6 +603,9 @@ void fe_resume(fe_conn_t *c)
         c->read_off = false;
         if (c->x)
             fe_xp_kick(c);
+        else
+            event_active(c->ev_read, EV_READ, 1); /* no edge for what
+                                                     came meanwhile */
     }
 }
 
@@ -710,13 +722,19 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         fe_flush_dirty();
         return;
     }
-    for (int i = 0; i < FE_READS_PER_EVENT; i++) {
+    for (int i = 0;; i++) {
+        if (i == FE_READS_PER_EVENT) {
+            /* Others' turn; edge-triggered, so we come back on our own. */
+            event_active(c->ev_read, EV_READ, 1);
+            break;
+        }
         if (c->in_len == c->in_cap) {
             c->in_cap *= 2;
             c->in = mem_realloc(c->in, c->in_cap);
         }
         /* recv(), not read(): no trip through the VFS read path */
-        ssize_t n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        size_t room = c->in_cap - c->in_len;
+        ssize_t n = recv(fd, c->in + c->in_len, room, 0);
         if (n == 0) {
             fe_close(c, false, "connection closed by client");
             fe_flush_dirty();
@@ -747,7 +765,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             }
             break;
         }
-        if ((size_t)n < c->in_cap - (c->in_len - (size_t)n))
+        if ((size_t)n < room)
             break; /* short read: the socket is drained */
     }
     fe_flush_dirty();
