@@ -115,22 +115,6 @@ static uint32_t pub_iovs(const fe_conn_t *c, const msg_view_t *v,
  * payload are). */
 static void queue_packet(fe_conn_t *c, const msg_view_t *v,
                          const fe_pub_t *p, uint8_t qos, bool dup,
-                         bool retain, uint16_t pid, arena_h rel);
-
-static void queue_publish(fe_conn_t *c, const msg_view_t *v,
-                          const fe_pub_t *p, uint8_t qos, bool dup,
-                          bool retain, uint16_t pid, arena_h rel)
-{
-    /* A delivery may wait for the next (fe_hold.c); what else is queued
-     * may not. */
-    bool urgent = c->out_urgent;
-    queue_packet(c, v, p, qos, dup, retain, pid, rel);
-    c->out_urgent = urgent;
-    c->out_pubs++;
-}
-
-static void queue_packet(fe_conn_t *c, const msg_view_t *v,
-                         const fe_pub_t *p, uint8_t qos, bool dup,
                          bool retain, uint16_t pid, arena_h rel)
 {
     if (c->level != MQTT_V5 && qos == 0 && !retain) {
@@ -181,6 +165,18 @@ static void queue_packet(fe_conn_t *c, const msg_view_t *v,
         fe_out_ref(c, v->span, v->span_len, v->plen ? 0 : rel);
     if (v->plen)
         fe_out_ref(c, v->payload, v->plen, rel);
+}
+
+/* queue_packet() for a delivery: counted as one, which may wait for the
+ * next (fe_hold.c), unlike everything else queued. */
+static void queue_publish(fe_conn_t *c, const msg_view_t *v,
+                          const fe_pub_t *p, uint8_t qos, bool dup,
+                          bool retain, uint16_t pid, arena_h rel)
+{
+    bool urgent = c->out_urgent;
+    queue_packet(c, v, p, qos, dup, retain, pid, rel);
+    c->out_urgent = urgent;
+    c->out_pubs++;
 }
 
 /* Sends what the control ring holds.  Returns 1 when it is empty, 0 when
