@@ -79,7 +79,7 @@ typedef struct fe_conn {
     uint16_t out_pubs;   /* deliveries in the queue */
     bool out_urgent;     /* ... and something else (an ack, a SUBACK) */
     bool rx_since_tx;    /* the client sent bytes since our last write */
-    uint64_t last_tx_ms; /* fe_hold_clock() at our last write (coalescing
+    uint64_t last_tx_ms; /* fe_t.round_ms of our last write (coalescing
                             on) */
     uint64_t hold_until; /* held: written at this fe_hold_clock() at the
                             latest; 0: not held */
@@ -164,6 +164,8 @@ typedef struct fe {
 
     fe_conn_t *dirty;    /* connections with output to flush */
     uint32_t n_dirty;    /* ... how many (fe_hold.c) */
+    uint64_t round_ms;   /* fe_hold_clock() when the last flush round began
+                            (coalescing on): the time of its writes */
     uint8_t *wake_fo;    /* workers to wake at the end of this callback */
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     bool retry_armed;

@@ -131,6 +131,7 @@ void fe_hold_round(void)
     if (window == 0 || stopped)
         return;
     uint64_t now = fe_hold_clock();
+    fe->round_ms = now;
     if (n_held && (armed == 0 || armed <= now))
         release_due(now); /* the timer may be behind a busy loop */
     if (fe->n_dirty < FE_HOLD_MIN_ROUND)
