@@ -27,7 +27,8 @@ static uint8_t *build(const char *topic, const uint8_t *span,
     assert_non_null(m);
     memset(m, 0xee, *len); /* what msg_init() leaves must not matter */
     uint8_t *sp = msg_init(m, 1234, 60, 7, span_len, topic, tlen, plen);
-    memcpy(sp, span, span_len);
+    if (span_len)
+        memcpy(sp, span, span_len);
     uint8_t *pl = sp + span_len + MSG_PKT0_MAX + 2 + tlen;
     for (uint32_t i = 0; i < plen; i++)
         pl[i] = (uint8_t)(i * 31 + 7);
