@@ -22,9 +22,10 @@
  * A held connection leaves the dirty list; a timer (or any flush round
  * after its time) puts it back.  libevent's timers run on the coarse
  * monotonic clock, so the timer may fire a few ms (one clock tick) late or
- * early; early, it finds nothing due and is armed again.  What waits is only the queue in process
- * memory: a crash loses nothing more than it did (QoS 0 output of a dead
- * frontend is lost, QoS 1/2 are in the session's inflight table).
+ * early; early, it finds nothing due and is armed again.  What waits is
+ * only the queue in process memory: a crash loses nothing more than it
+ * did (QoS 0 output of a dead frontend is lost, QoS 1/2 are in the
+ * session's inflight table).
  */
 #include <time.h>
 
