@@ -356,6 +356,11 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
                   c->expiry_changed ? (int64_t)c->sess_expiry : -1);
         fe->by_slot[c->slot] = NULL;
     }
+    /* A delivery held back to share a write (fe_hold.c) would have been
+     * written already without that: one try, without waiting. */
+    if (c->hold_until && c->x == NULL && c->iov_n)
+        (void)!writev(c->fd, c->iov + c->iov_head,
+                      c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n);
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:
      * fe_on_reply() detaches the slot when the answer comes. */
     for (uint32_t i = 0; i < c->iov_n; i++)
@@ -444,6 +449,8 @@ int fe_out_bytes(fe_conn_t *c, const void *p, size_t n)
         if ((uint8_t *)last->iov_base + last->iov_len == dst &&
             c->rel[c->iov_head + c->iov_n - 1] == 0) {
             last->iov_len += n;
+            c->out_urgent = true; /* as push_iov() */
+            fe_mark_dirty(c);
             return 0;
         }
     }
@@ -753,6 +760,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         c->in_len += (size_t)n;
         c->last_rx_ms = fe_clock_ms();
         c->rx_since_tx = true;
+        if (c->hold_until) {
+            /* A client that talks to us does not wait (fe_hold.c). */
+            c->hold_until = 0;
+            fe_mark_dirty(c);
+        }
         fe->proc->bytes_in += (uint64_t)n;
         if (fe_process_input(c) < 0) {
             fe_flush_dirty();

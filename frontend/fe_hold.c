@@ -15,9 +15,10 @@
  *   - the connection's queue is exactly one delivery: no acknowledgement,
  *     SUBACK, PINGRESP or DISCONNECT waits with it (those go at once), and
  *     a second delivery ends the wait;
- *   - the client sent nothing since our last write to it (a client that
- *     talks to us, as QoS 1/2 subscribers do with their acknowledgements
- *     and request/response clients with their requests, is never held);
+ *   - the client sent nothing since our last write to it, and bytes
+ *     from it end the wait (on_read()): a client that talks to us, as
+ *     QoS 1/2 subscribers do with their acknowledgements and
+ *     request/response clients with their requests, is not kept waiting;
  *   - plain TCP (TLS and WebSocket frame their output at flush time).
  * A held connection leaves the dirty list; a timer (or any flush round
  * after its time) puts it back.  libevent's timers run on the coarse

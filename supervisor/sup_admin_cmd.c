@@ -571,7 +571,7 @@ static cJSON *ret_get_done(adm_job_t *j, adm_err_t *err)
         return NULL;
     }
     const uint8_t *payload = v.payload;
-    uint32_t shown = v.plen;
+    uint32_t shown = v.plen < ADM_PAYLOAD_MAX ? v.plen : ADM_PAYLOAD_MAX;
     uint32_t size = op->reply_full - (uint32_t)(payload - m);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "topic", j->text);

@@ -561,3 +561,53 @@ def test_no_arena_blocks_left_after_regression_scenarios():
     check(m, "no arena report in the log")
     check_eq((int(m.group(1)), int(m.group(2))), (0, 0),
              "arena (blocks, bytes) in use at exit")
+
+
+@timeout(60)
+def test_flooding_publisher_does_not_starve_the_frontend():
+    """Edge-triggered reads: a handler that read eight full buffers ran
+    itself again at once, ahead of every other event, so a client that
+    kept its socket full held the frontend (no other client read, no
+    wake-up, no timer) for as long as it kept sending.  One frontend; a
+    publisher floods QoS 0 to a topic nobody reads while another client
+    publishes a probe every 100 ms to a subscriber: every probe must
+    arrive within 2 s of being sent, during the flood."""
+    with Broker(ringmq_options={"frontends": 1, "fanout_workers": 1}) as b:
+        sub = raw_client(b.port, "starve-sub")
+        sub.subscribe([("starve/probe", 0)])
+        prober = raw_client(b.port, "starve-prober")
+        flood = raw_client(b.port, "starve-flood")
+        chunk = enc_publish("starve/flood", b"x" * 1000) * 256
+        stop = threading.Event()
+
+        def flooder():
+            try:
+                while not stop.is_set():
+                    flood.sock.sendall(chunk)
+            except OSError:
+                pass
+
+        t = threading.Thread(target=flooder, daemon=True)
+        t.start()
+        time.sleep(0.5)  # the flood's socket is full by now
+        late = []
+        worst = 0.0
+        try:
+            for i in range(20):
+                sent = time.monotonic()
+                prober.publish("starve/probe", b"p%02d" % i)
+                m = sub.recv_publish(timeout=10,
+                                     what="probe %d during the flood" % i)
+                check_eq(m.payload, b"p%02d" % i, "probe")
+                waited = time.monotonic() - sent
+                worst = max(worst, waited)
+                if waited > 2.0:
+                    late.append((i, round(waited, 1)))
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            t.join(5)
+        print("slowest probe: %.0f ms" % (worst * 1000))
+        check(not late, "probes that took over 2 s during the flood "
+              "(index, seconds): %s" % late)
+        check_broker_serves(b)
