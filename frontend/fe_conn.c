@@ -359,7 +359,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
     /* A delivery held back to share a write (fe_hold.c) would have been
      * written already without that: one try, without waiting. */
     if (c->hold_until && c->x == NULL && c->iov_n)
-        (void)!writev(c->fd, c->iov + c->iov_head,
+        (void)writev(c->fd, c->iov + c->iov_head,
                       c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n);
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:
      * fe_on_reply() detaches the slot when the answer comes. */
