@@ -360,7 +360,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
      * written already without that: one try, without waiting. */
     if (c->hold_until && c->x == NULL && c->iov_n)
         (void)writev(c->fd, c->iov + c->iov_head,
-                      c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n);
+                     c->iov_n > IOV_MAX ? IOV_MAX : (int)c->iov_n);
     /* A connection still waiting in C_CONNECTING leaves its cookie behind:
      * fe_on_reply() detaches the slot when the answer comes. */
     for (uint32_t i = 0; i < c->iov_n; i++)
