@@ -30,7 +30,7 @@
 #define CFG_TLS_V13 1
 
 #define CFG_PATH_MAX 256
-/* write_coalesce_ms: the frontend's hold wheel covers this many ms */
+/* write_coalesce_ms (frontend/fe_hold.c): the longest wait, the default */
 #define CFG_COALESCE_MAX 100
 #define CFG_COALESCE_DEFAULT 10
 #define CFG_WS_PATH_DEFAULT "/mqtt"

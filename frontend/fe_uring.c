@@ -2,10 +2,10 @@
  * fe_uring.c -- batched socket writes with io_uring: at the end of a wake-up
  * every connection with pending output gets one SEND or SENDMSG
  * (MSG_DONTWAIT) in a single submission, instead of one writev() system
- * call each.  Sends never
- * wait in the kernel: a full socket answers EAGAIN at once and the
- * connection falls back to EV_WRITE, as with writev().  Without io_uring
- * (old kernel, seccomp) the plain path is used.
+ * call each.  Sends never wait in the kernel: a full socket answers
+ * EAGAIN at once and the connection falls back to EV_WRITE, as with
+ * writev().  Without io_uring (old kernel, seccomp) the plain path is
+ * used.
  *
  * Sockets are registered with the ring (fixed files, slot = connection
  * id): a send then skips the file lookup and reference count of its fd.

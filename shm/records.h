@@ -253,7 +253,7 @@ typedef struct ctl_rec {
  * (mqtt_prop_filter(): User Properties, Content Type, Response Topic,
  * Correlation Data, Payload Format Indicator).  Topic and payload end the
  * block, and msg_init() writes the fixed header of a 3.1.1 QoS 0 PUBLISH
- * (no RETAIN) right-aligned before them: from v->pkt0 to the end the
+ * (no RETAIN) right-aligned before them: from msg_pkt0() to the end the
  * block is that whole packet, sent with one iovec.
  */
 #define MSG_HDR 16
