@@ -992,7 +992,47 @@ class Msg:
             self.topic, self.payload[:40], self.qos, self.retain)
 
 
-class PahoClient:
+class MessageQueue:
+    """get / get_n / expect_none over self.messages, a queue.Queue that a
+    client's network thread fills.  Failures name the client as
+    "LABEL client_id" and show messages with show()."""
+
+    label = "paho"
+
+    def show(self, m):
+        return repr(m)
+
+    def get(self, timeout=5.0, what="message"):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            fail("%s %s: no %s within %.1f s" % (self.label, self.client_id,
+                                                 what, timeout))
+
+    def get_n(self, n, timeout=5.0, what="messages"):
+        """n messages within timeout seconds in total."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            try:
+                out.append(self.messages.get(timeout=max(left, 0.001)))
+            except queue.Empty:
+                fail("%s %s: %s: got %d of %d within %.1f s: %s"
+                     % (self.label, self.client_id, what, len(out), n,
+                        timeout, [self.show(m) for m in out[-5:]]))
+        return out
+
+    def expect_none(self, duration=0.5, what="unexpected message"):
+        try:
+            m = self.messages.get(timeout=duration)
+        except queue.Empty:
+            return
+        fail("%s %s: %s: %s" % (self.label, self.client_id, what,
+                                self.show(m)))
+
+
+class PahoClient(MessageQueue):
     """A paho client with its network loop in a thread, whose received
     messages land in a queue."""
 
@@ -1092,33 +1132,6 @@ class PahoClient:
         if not info.is_published():
             fail("paho %s: publish to %s qos %d not completed within %.0f s"
                  % (self.client_id, topic, qos, timeout))
-
-    def get(self, timeout=5.0, what="message"):
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            fail("paho %s: no %s within %.1f s" % (self.client_id, what,
-                                                   timeout))
-
-    def get_n(self, n, timeout=5.0):
-        """n messages within timeout seconds in total."""
-        deadline = time.monotonic() + timeout
-        out = []
-        while len(out) < n:
-            left = deadline - time.monotonic()
-            try:
-                out.append(self.messages.get(timeout=max(left, 0.001)))
-            except queue.Empty:
-                fail("paho %s: got %d of %d messages within %.1f s: %r"
-                     % (self.client_id, len(out), n, timeout, out[-5:]))
-        return out
-
-    def expect_none(self, duration=0.5, what="unexpected message"):
-        try:
-            m = self.messages.get(timeout=duration)
-        except queue.Empty:
-            return
-        fail("paho %s: %s: %r" % (self.client_id, what, m))
 
     def disconnect(self):
         """Clean DISCONNECT, then stops the loop."""

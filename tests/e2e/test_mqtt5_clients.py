@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from harness import (
-    Broker, PahoClient, check, check_eq, fail, finish_process,
+    Broker, MessageQueue, PahoClient, check, check_eq, fail, finish_process,
     mosquitto_pub, mosquitto_sub_start, read_line, ringmq_checks,
     ringmq_only)
 
@@ -58,12 +58,18 @@ def prop(m, name, default=None):
     return getattr(props, name, default)
 
 
-class Paho5:
+class Paho5(MessageQueue):
     """A paho-mqtt 1.6 client speaking MQTT 5 (protocol MQTTv5) with its
     network loop in a thread of its own.  Unlike loop_start() the loop
     does not reconnect: a connection the broker closes stays closed, so a
     test sees it (closed()).  Received messages (paho MQTTMessage, with
     .properties) land in a queue."""
+
+    label = "paho v5"
+
+    def show(self, m):
+        return "%r %r (properties %s)" % (m.topic, m.payload[:40],
+                                          m.properties)
 
     def __init__(self, port, client_id, props=None, keepalive=60,
                  clean_start=True, on_message_delay=0.0):
@@ -183,34 +189,6 @@ class Paho5:
         if not info.is_published():
             fail("paho v5 %s: publish to %r qos %d not completed within "
                  "%.0f s" % (self.client_id, topic, qos, timeout))
-
-    def get(self, timeout=5.0, what="message"):
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            fail("paho v5 %s: no %s within %.1f s" % (self.client_id, what,
-                                                      timeout))
-
-    def get_n(self, n, timeout=5.0, what="messages"):
-        deadline = time.monotonic() + timeout
-        out = []
-        while len(out) < n:
-            try:
-                out.append(self.messages.get(
-                    timeout=max(deadline - time.monotonic(), 0.001)))
-            except queue.Empty:
-                fail("paho v5 %s: %s: got %d of %d within %.1f s: %r"
-                     % (self.client_id, what, len(out), n, timeout,
-                        [(m.topic, m.payload[:20]) for m in out[-5:]]))
-        return out
-
-    def expect_none(self, duration=0.5, what="unexpected message"):
-        try:
-            m = self.messages.get(timeout=duration)
-        except queue.Empty:
-            return
-        fail("paho v5 %s: %s: %r %r (properties %s)"
-             % (self.client_id, what, m.topic, m.payload[:40], m.properties))
 
     def closed(self, timeout=0.0):
         return self._closed.wait(timeout)
