@@ -22,18 +22,25 @@ SUBS = 48
 TOPIC = "coalesce/t"
 
 
+async def _group(port, prefix, qos):
+    """SUBS subscribers PREFIX-NN to TOPIC at qos (SUBACK checked) and a
+    publisher PREFIX-pub, all connected: (subscribers, publisher)."""
+    subs = [AsyncClient("%s-%02d" % (prefix, i)) for i in range(SUBS)]
+    for c in subs:
+        await c.connect(port)
+        check_eq(await c.subscribe([(TOPIC, qos)]), [qos],
+                 "%s SUBACK" % c.client_id)
+    pub = AsyncClient(prefix + "-pub")
+    await pub.connect(port)
+    return subs, pub
+
+
 async def _fanout(port, n_msgs, period, idle=0.0):
     """SUBS QoS 0 subscribers; after idle seconds one publisher sends
     n_msgs, period seconds apart; every subscriber must get all of them,
     in order.  Returns the seconds from the last publish until the last
     subscriber had it."""
-    subs = [AsyncClient("co-%02d" % i) for i in range(SUBS)]
-    for c in subs:
-        await c.connect(port)
-        check_eq(await c.subscribe([(TOPIC, 0)]), [0],
-                 "%s SUBACK" % c.client_id)
-    pub = AsyncClient("co-pub")
-    await pub.connect(port)
+    subs, pub = await _group(port, "co", 0)
     want = [b"m%04d" % i for i in range(n_msgs)]
 
     async def receive(c):
@@ -117,12 +124,7 @@ async def _ping_while_held(port):
     m1 (held: the window is 100 ms); 10 ms after that the first
     subscriber sends PINGREQ.  Returns the seconds from the PINGREQ until
     it had m1 and the PINGRESP, and the packets it got after m0."""
-    subs = [AsyncClient("cp-%02d" % i) for i in range(SUBS)]
-    for c in subs:
-        await c.connect(port)
-        await c.subscribe([(TOPIC, 0)])
-    pub = AsyncClient("cp-pub")
-    await pub.connect(port)
+    subs, pub = await _group(port, "cp", 0)
     await asyncio.sleep(0.3)
     await pub.publish(TOPIC, b"m0", qos=0)
     first = subs[0]
@@ -170,12 +172,7 @@ async def _ack_while_held(port):
     that m1, 5 ms later, is held for each of them (window 100 ms); 10 ms
     after that the first one sends its PUBACK for m0.  Returns the seconds
     from that PUBACK until it had m1."""
-    subs = [AsyncClient("ca-%02d" % i) for i in range(SUBS)]
-    for c in subs:
-        await c.connect(port)
-        await c.subscribe([(TOPIC, 1)])
-    pub = AsyncClient("ca-pub")
-    await pub.connect(port)
+    subs, pub = await _group(port, "ca", 1)
     await asyncio.sleep(0.3)
     await pub.publish(TOPIC, b"m0", qos=1)
     m0 = []

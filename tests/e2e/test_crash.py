@@ -388,6 +388,18 @@ class Pub(threading.Thread):
         self.c.close()
 
 
+def _qos12_pubs(b, prefix, persistent):
+    """The two publishers of the crash tests, 100 messages a second each:
+    PREFIX-pub1 at QoS 1 to T_Q1 and PREFIX-pub2 at QoS 2 to T_Q2, with
+    persistent sessions (clean session 0) or clean ones."""
+    pubs = []
+    for i, (topic, qos) in enumerate(((T_Q1, 1), (T_Q2, 2)), 1):
+        cid = "%s-pub%d" % (prefix, i)
+        c, _ = _connect_raw(b.port, cid, not persistent)
+        pubs.append(Pub(b, cid, c, topic, qos, 100, persistent=persistent))
+    return pubs
+
+
 def _wait_all_delivered(subs, pubs, secs=15):
     """Waits until every subscriber has every message of every publisher
     (first deliveries)."""
@@ -609,10 +621,7 @@ def test_repeated_frontend_kills_lose_nothing_and_leak_nothing():
                 s = Sub(b, cid, c, fe)
                 s.subscribe()
                 subs.append(s)
-        c1, _ = _connect_raw(b.port, "rk-pub1", False)
-        c2, _ = _connect_raw(b.port, "rk-pub2", False)
-        pubs = [Pub(b, "rk-pub1", c1, T_Q1, 1, 100, persistent=True),
-                Pub(b, "rk-pub2", c2, T_Q2, 2, 100, persistent=True)]
+        pubs = _qos12_pubs(b, "rk", persistent=True)
         kills = []
         try:
             for s in subs:
@@ -1069,10 +1078,7 @@ def test_kill_workers_under_qos12_load():
             qp.publish("wk/pers/%d" % w, b"before-%d" % w, qos=1)
 
         subs = _grid_subs(b, "wk-sub", 2)
-        c1, _ = _connect_raw(b.port, "wk-pub1", True)
-        c2, _ = _connect_raw(b.port, "wk-pub2", True)
-        pubs = [Pub(b, "wk-pub1", c1, T_Q1, 1, 100, persistent=False),
-                Pub(b, "wk-pub2", c2, T_Q2, 2, 100, persistent=False)]
+        pubs = _qos12_pubs(b, "wk", persistent=False)
         start_kids = b.children()
         kills = {}
         try:
@@ -1176,10 +1182,7 @@ def test_restart_worker_under_qos12_load():
     with Broker() as b:
         a = admin(b)
         subs = _grid_subs(b, "rw-sub", 1)
-        c1, _ = _connect_raw(b.port, "rw-pub1", True)
-        c2, _ = _connect_raw(b.port, "rw-pub2", True)
-        pubs = [Pub(b, "rw-pub1", c1, T_Q1, 1, 100, persistent=False),
-                Pub(b, "rw-pub2", c2, T_Q2, 2, 100, persistent=False)]
+        pubs = _qos12_pubs(b, "rw", persistent=False)
         start_kids = b.children()
         try:
             for t in subs + pubs:
@@ -1336,10 +1339,7 @@ def test_chaos_random_kills_lose_nothing_and_leak_nothing():
             start_kids = b.children()
             check_eq(sorted(start_kids), sorted(CHILDREN), "children")
             subs = _grid_subs(b, "ch-sub", 2)
-            c1, _ = _connect_raw(b.port, "ch-pub1", False)
-            c2, _ = _connect_raw(b.port, "ch-pub2", False)
-            pubs = [Pub(b, "ch-pub1", c1, T_Q1, 1, 100, persistent=True),
-                    Pub(b, "ch-pub2", c2, T_Q2, 2, 100, persistent=True)]
+            pubs = _qos12_pubs(b, "ch", persistent=True)
             churn = Churn(b, "ch-churn")
             try:
                 churn.start()

@@ -18,8 +18,7 @@ from harness import (
     PUBLISH, Broker, admin, check, check_eq, raw_client, ringmq_only)
 from mqtt5_wire import SESSION_EXPIRY, client5, sub_opts
 from test_crash import (
-    CHILDREN, T_Q1, T_Q2, Pub, Sub, _cid_owned_by, _connect_raw,
-    _place_grid)
+    CHILDREN, T_Q1, T_Q2, Sub, _cid_owned_by, _place_grid, _qos12_pubs)
 
 WHY = "fan-out worker crash recovery is ringmq's"
 TOPIC = "shc/t"
@@ -236,10 +235,7 @@ def test_chaos_shared_random_kills():
             s = SharedSub(b, cid, c, fe)
             s.subscribe()
             subs.append(s)
-        c1, _ = _connect_raw(b.port, "shch-pub1", False)
-        c2, _ = _connect_raw(b.port, "shch-pub2", False)
-        pubs = [Pub(b, "shch-pub1", c1, T_Q1, 1, 100, persistent=True),
-                Pub(b, "shch-pub2", c2, T_Q2, 2, 100, persistent=True)]
+        pubs = _qos12_pubs(b, "shch", persistent=True)
         try:
             for t in subs + pubs:
                 t.start()
