@@ -79,6 +79,9 @@ typedef struct fe_conn {
     uint16_t out_pubs;   /* deliveries in the queue */
     bool out_urgent;     /* ... and something else (an ack, a SUBACK) */
     bool rx_since_tx;    /* the client sent bytes since our last write */
+    bool reply_next;     /* a QoS 2 PUBLISH is queued: we answer the
+                            client's PUBREC at once, so the socket may
+                            delay its ACK (fe_delay_ack()) */
     uint64_t last_tx_ms; /* fe_t.round_ms of our last write (coalescing
                             on) */
     uint64_t hold_until; /* held: written at this fe_hold_clock() at the
@@ -232,6 +235,9 @@ void fe_mark_dirty(fe_conn_t *c);
 void fe_flush_dirty(void);
 /* Writes c's queue now; returns 0, or -1 when c was closed. */
 int fe_flush(fe_conn_t *c);
+/* Puts c's socket into delayed-ACK (pingpong) mode before a QoS 2 PUBLISH
+ * goes out; clears reply_next. */
+void fe_delay_ack(fe_conn_t *c);
 /* Applies the result of one write of c's queue: w bytes written, or w < 0
  * with errno err.  Sent iovecs are dropped (their references released);
  * EAGAIN arms EV_WRITE; another error closes c.  Returns 1 when output is

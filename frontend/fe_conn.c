@@ -529,8 +529,30 @@ void fe_out_consume(fe_conn_t *c, size_t n)
     }
 }
 
+/* Delayed ACK before a PUBREC.  After a small segment from the peer,
+ * Linux acknowledges it by itself as soon as recv() empties the socket,
+ * unless the connection is in "pingpong" (interactive) mode; it leaves
+ * that mode whenever its delayed-ACK timer fires, which in a QoS 2
+ * exchange is after every PUBCOMP.  So every PUBREC would cost a TCP
+ * segment of its own (a pure ACK, sent and, on loopback, received in our
+ * time) just before the PUBREL that can carry the ACK.  With a QoS 2
+ * PUBLISH (reply_next) the socket is therefore put back into pingpong
+ * mode (TCP_QUICKACK 0): the PUBREL carries the ACK.  Whatever we do not
+ * answer at once is acknowledged by the kernel's delayed-ACK timer (40 ms
+ * at most), which also ends the mode, as it would without us.  The
+ * io_uring path does the same with a command (fe_uring.c). */
+void fe_delay_ack(fe_conn_t *c)
+{
+    static const int zero;
+    c->reply_next = false;
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) < 0)
+        log_debug("setsockopt(TCP_QUICKACK) failed: %s", strerror(errno));
+}
+
 int fe_flush(fe_conn_t *c)
 {
+    if (c->reply_next)
+        fe_delay_ack(c);
     if (c->x)
         return fe_xp_flush(c);
     while (c->iov_n > 0) {

@@ -177,6 +177,8 @@ static void queue_publish(fe_conn_t *c, const msg_view_t *v,
     queue_packet(c, v, p, qos, dup, retain, pid, rel);
     c->out_urgent = urgent;
     c->out_pubs++;
+    if (qos == 2)
+        c->reply_next = true;
 }
 
 /* Sends what the control ring holds.  Returns 1 when it is empty, 0 when

@@ -11,11 +11,17 @@
  * id): a send then skips the file lookup and reference count of its fd.
  * The ring runs its completions in our own task when we wait for them
  * (DEFER_TASKRUN) where the kernel has it.
+ *
+ * A connection that wants its ACKs delayed (reply_next, fe_delay_ack())
+ * gets the setsockopt as an io_uring command in the same submission,
+ * without a system call of its own.
  */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "fe.h"
@@ -26,6 +32,27 @@
 static struct io_uring ring;
 static bool ring_ok;
 static bool fixed_ok; /* sockets are registered (fixed files) */
+static bool cmd_ok;   /* socket commands (setsockopt) work */
+static const int zero;
+
+/* user_data of a setsockopt that failed (successful ones post nothing) */
+#define UD_SETSOCKOPT UINT64_MAX
+/* SOCKET_URING_OP_SETSOCKOPT (Linux 6.7): liburing 2.3 predates it, so
+ * the fields are filled where the kernel reads them: level and optname
+ * share addr, optlen is file_index, optval is addr3. */
+#define SOCK_CMD_SETSOCKOPT 3
+
+static void prep_setsockopt(struct io_uring_sqe *sqe, int fd, bool fixed,
+                            int level, int name, const int *val)
+{
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+    sqe->cmd_op = SOCK_CMD_SETSOCKOPT;
+    sqe->addr = (uint64_t)(uint32_t)level | (uint64_t)(uint32_t)name << 32;
+    sqe->file_index = sizeof(*val);
+    sqe->addr3 = (uint64_t)(uintptr_t)val;
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | (fixed ? IOSQE_FIXED_FILE : 0);
+    sqe->user_data = UD_SETSOCKOPT;
+}
 static struct msghdr msgs[FE_URING_DEPTH];
 static fe_conn_t *batch[FE_URING_DEPTH];
 static bool done[FE_URING_DEPTH];
@@ -43,6 +70,7 @@ int fe_uring_init(void)
         return -1;
     }
     ring_ok = true;
+    cmd_ok = true; /* until the kernel says otherwise (run_batch()) */
     rc = io_uring_register_files_sparse(&ring, fe->conns_cap);
     if (rc < 0)
         log_notice("io_uring: no registered files (%s)", strerror(-rc));
@@ -91,6 +119,14 @@ static void run_batch(uint32_t n)
         uint64_t i = cqe->user_data;
         int res = cqe->res;
         io_uring_cqe_seen(&ring, cqe);
+        if (i == UD_SETSOCKOPT) {
+            if (cmd_ok)
+                log_notice("io_uring: no setsockopt commands (%s): "
+                           "setsockopt() instead",
+                           strerror(-res));
+            cmd_ok = false;
+            continue;
+        }
         if (i >= n || done[i])
             continue;
         done[i] = true;
@@ -122,7 +158,7 @@ int fe_uring_flush_dirty(void)
         return -1;
     while (fe->dirty) {
         uint32_t n = 0;
-        while (fe->dirty && n < FE_URING_DEPTH) {
+        while (fe->dirty && io_uring_sq_space_left(&ring) >= 2) {
             fe_conn_t *c = fe->dirty;
             fe->dirty = c->dirty_next;
             c->dirty = false;
@@ -132,12 +168,15 @@ int fe_uring_flush_dirty(void)
             }
             if (c->iov_n == 0 || c->write_on)
                 continue; /* nothing to send, or waiting for EV_WRITE */
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-            if (sqe == NULL) {
-                fe_flush(c);
-                continue;
-            }
             int fd = fixed_ok ? (int)c->id : c->fd;
+            if (c->reply_next && !cmd_ok)
+                fe_delay_ack(c);
+            if (c->reply_next) {
+                prep_setsockopt(io_uring_get_sqe(&ring), fd, fixed_ok,
+                                IPPROTO_TCP, TCP_QUICKACK, &zero);
+                c->reply_next = false;
+            }
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
             const struct iovec *v = c->iov + c->iov_head;
             if (c->iov_n == 1) {
                 /* One buffer (a QoS 0 delivery, an ack): SEND has no

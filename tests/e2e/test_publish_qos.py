@@ -5,6 +5,10 @@ acknowledgement flows checked byte for byte (MQTT 3.1.1 sections 3.3-3.7,
 cross-frontend delivery and the Mosquitto command-line tools.
 """
 
+import socket
+import struct
+import time
+
 from harness import (
     PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check,
     check_eq, enc_ack, enc_publish, finish_process, mosquitto_pub,
@@ -71,6 +75,57 @@ def test_qos2_flow():
         check_eq(rel.pid, m.pid, "PUBREL packet id")
         sub.send(enc_ack(PUBCOMP, m.pid))
         sub.expect_nothing(1.0, "after PUBCOMP")
+
+
+def _segments_in(sock):
+    """TCP segments this socket has received (tcp_info.tcpi_segs_in)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    return struct.unpack_from("<I", info, 140)[0]
+
+
+def _pubrec_acked_by_pubrel(n_subs):
+    """Three QoS 2 deliveries to n_subs subscribers on one frontend; each
+    subscriber's socket must receive exactly one segment from sending its
+    PUBREC until 30 ms after the PUBREL."""
+    ringmq_only("Mosquitto sends a pure ACK for the PUBREC first")
+    with Broker(ringmq_options={"frontends": 1}) as b:
+        subs = [raw_client(b.port, "dack-sub%d" % k) for k in range(n_subs)]
+        for sub in subs:
+            check_eq(sub.subscribe([("dack/t", 2)]), [2], "SUBACK")
+        pub = raw_client(b.port, "dack-pub")
+        for i in range(3):
+            pub.publish("dack/t", b"m%d" % i, qos=2)
+            got = [sub.expect(PUBLISH) for sub in subs]
+            for m in got:
+                check_eq((m.payload, m.qos), (b"m%d" % i, 2), "delivery")
+            time.sleep(0.03)  # nothing else is on its way to them
+            for sub, m in zip(subs, got):
+                before = _segments_in(sub.sock)
+                sub.send(enc_ack(PUBREC, m.pid))
+                check_eq(sub.expect(PUBREL).pid, m.pid, "PUBREL packet id")
+                time.sleep(0.03)  # a separate ACK would have come first
+                check_eq(_segments_in(sub.sock) - before, 1,
+                         "segments received by %s from its PUBREC to the "
+                         "PUBREL (exchange %d)" % (sub.client_id, i))
+                sub.send(enc_ack(PUBCOMP, m.pid))
+            time.sleep(0.25)  # the delayed ACKs of the PUBCOMPs (<= 200 ms)
+        for sub in subs:
+            sub.expect_nothing(0.2, "after the last PUBCOMP")
+
+
+def test_qos2_pubrec_acknowledged_by_the_pubrel():
+    """The broker's TCP acknowledgement of a subscriber's PUBREC rides on
+    the PUBREL instead of a segment of its own (fe_delay_ack()), in every
+    exchange, also after the broker's delayed-ACK timer acknowledged the
+    previous PUBCOMP (which ends the socket's delayed-ACK mode).  One
+    subscriber: its PUBLISH is written with writev()."""
+    _pubrec_acked_by_pubrel(1)
+
+
+def test_qos2_pubrec_acknowledged_by_the_pubrel_batched():
+    """The same with three subscribers on one frontend, whose PUBLISHes go
+    out in one io_uring submission (the setsockopt is a command in it)."""
+    _pubrec_acked_by_pubrel(3)
 
 
 def test_qos2_duplicate_publish_delivered_once():
