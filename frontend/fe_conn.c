@@ -538,8 +538,8 @@ void fe_out_consume(fe_conn_t *c, size_t n)
  * time) just before the PUBREL that can carry the ACK.  With a QoS 2
  * PUBLISH (reply_next) the socket is therefore put back into pingpong
  * mode (TCP_QUICKACK 0): the PUBREL carries the ACK.  Whatever we do not
- * answer at once is acknowledged by the kernel's delayed-ACK timer (40 ms
- * at most), which also ends the mode, as it would without us.  The
+ * answer at once is acknowledged by the kernel's delayed-ACK timer (40 to
+ * 200 ms), which also ends the mode, as it would without us.  The
  * io_uring path does the same with a command (fe_uring.c). */
 void fe_delay_ack(fe_conn_t *c)
 {
