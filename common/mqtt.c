@@ -754,16 +754,17 @@ mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
         pr[n++] = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason_string,
                                 (uint16_t) (sl > 200 ? 200 : sl));
     }
+    /* plen counts the property length's own varint: the remaining length
+     * is 1 + plen, two bytes from 128 on. */
     if (mqtt_prop_size(MQTT_DISCONNECT, pr, n, &plen, NULL) != MQTT_OK
-        || 3 + plen > cap || 1 + plen > 127)
+        || 1 + mqtt_varint_size((uint32_t) (1 + plen)) + 1 + plen > cap)
     {
         n = 0;
         plen = 1;
     }
     out[0] = MQTT_DISCONNECT << 4;
-    out[1] = (uint8_t) (1 + plen);
-    out[2] = rc;
-    off = 3;
+    off = 1 + mqtt_varint_encode(out + 1, (uint32_t) (1 + plen));
+    out[off++] = rc;
     mqtt_prop_write(MQTT_DISCONNECT, pr, n, out + off, cap - off, &plen,
                     NULL);
     return off + plen;

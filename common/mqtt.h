@@ -200,8 +200,9 @@ size_t mqtt_write_ack_rc(uint8_t *out, size_t cap, uint8_t type,
                          uint16_t pid, uint8_t rc, const char *reason_string);
 
 /* MQTT 5 DISCONNECT with reason code rc and, when reason_string is not
- * NULL, a Reason String (cut to 200 bytes; left out if it does not fit
- * cap).  out needs at least 3 bytes. */
+ * NULL, a Reason String (cut to 200 bytes, so the Remaining Length may
+ * take two bytes; left out if it does not fit cap).  out needs at least 4
+ * bytes. */
 size_t mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
                              const char *reason_string);
 

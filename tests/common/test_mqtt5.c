@@ -589,6 +589,22 @@ test_write5(void **state)
     /* A Reason String that does not fit is left out. */
     n = mqtt_write_disconnect(out, 6, 0x93, "too many");
     assert_int_equal(n, 4);
+    /* A long one (cut to 200 bytes) takes a two-byte Remaining Length. */
+    char longer[251];
+    memset(longer, 'x', 250);
+    longer[250] = 0;
+    uint8_t big[256];
+    n = mqtt_write_disconnect(big, sizeof(big), 0x93, longer);
+    /* rc, property length (2), Reason String id, length, 200 bytes */
+    assert_int_equal(n, 1 + 2 + 1 + 2 + 1 + 2 + 200);
+    assert_memory_equal(big, "\xe0\xce\x01\x93\xcb\x01\x1f\x00\xc8", 9);
+    assert_int_equal(mqtt_parse_disconnect(MQTT_V5, 0, big + 3, n - 3,
+                                           &reason, &pr, &why),
+                     MQTT_OK);
+    assert_int_equal(reason, 0x93);
+    assert_int_equal(pr.reason_string.len, 200);
+    /* One byte short of room: the code alone. */
+    assert_int_equal(mqtt_write_disconnect(big, n - 1, 0x93, longer), 4);
 }
 
 int
