@@ -18,6 +18,9 @@ static inline void pid_set(const shm_t *s, uint32_t slot, uint16_t pid,
         *b &= (uint8_t)~(1u << (pid & 7));
 }
 
+/* FIFO length up to which sess_inf_find() scans without the bitmap */
+#define SESS_INF_SCAN 4
+
 static inline int pid_used(const shm_t *s, uint32_t slot, uint16_t pid)
 {
     return (sess_pids(s, slot)[pid >> 3] >> (pid & 7)) & 1;
@@ -66,7 +69,10 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
 sess_inflight_t *sess_inf_find(const shm_t *s, uint32_t slot, uint16_t pid)
 {
     sess_slot_t *sl = shm_slot(s, slot);
-    if (!pid_used(s, slot, pid))
+    /* A few entries are scanned at once (acknowledgements come mostly in
+     * order: the first matches); the bitmap, one more cache line, answers
+     * for a long FIFO whether the scan can find anything. */
+    if (sl->inf_tail - sl->inf_head > SESS_INF_SCAN && !pid_used(s, slot, pid))
         return NULL;
     for (uint32_t i = sl->inf_head; i != sl->inf_tail; i++) {
         sess_inflight_t *e = sess_inf_at(s, slot, i);

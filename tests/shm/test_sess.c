@@ -70,14 +70,20 @@ static void test_fifo_order_and_ids(void **state)
     /* in send order from the head */
     for (int i = 0; i < MAX_INF; i++)
         assert_int_equal(sess_inf_at(&s, 0, sl->inf_head + i)->pid, pids[i]);
+    /* ids not in flight are not found, in a long FIFO (the bitmap
+     * answers) and in a short one (the scan does) */
+    assert_null(sess_inf_find(&s, 0, (uint16_t)(pids[MAX_INF - 1] + 1)));
+    assert_null(sess_inf_find(&s, 0, 0xFFFF));
     /* out of order: a hole, then the head catches up over it */
     sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[1]));
     assert_null(sess_inf_find(&s, 0, pids[1]));
     assert_int_equal(sl->inf_tail - sl->inf_head, MAX_INF);
     sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[0]));
     assert_int_equal(sl->inf_tail - sl->inf_head, MAX_INF - 2);
-    for (int i = 2; i < MAX_INF; i++)
+    for (int i = 2; i < MAX_INF; i++) {
+        assert_null(sess_inf_find(&s, 0, pids[i - 1]));
         sess_inf_done(&s, 0, sess_inf_find(&s, 0, pids[i]));
+    }
     assert_int_equal(sl->n_inflight, 0);
     assert_int_equal(sl->inf_head, 0); /* reset when empty */
     assert_int_equal(sl->inf_tail, 0);
