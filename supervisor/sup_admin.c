@@ -662,8 +662,9 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
             op->rc = m->rc;
             op->aux = m->aux;
             if (reply && op->reply_max)
-                op->reply = sup_shm_copy(adm_env.shm, reply, op->reply_max,
-                                         &op->reply_len, &op->reply_full);
+                op->reply = (op->reply_msg ? sup_shm_copy_msg : sup_shm_copy)(
+                    adm_env.shm, reply, op->reply_max, &op->reply_len,
+                    &op->reply_full);
             op->state = ADM_OP_DONE;
         }
         /* Ours now, whether the job still waits or not. */

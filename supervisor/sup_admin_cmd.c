@@ -640,9 +640,11 @@ static void cmd_retained(adm_client_t *c, const adm_req_t *r)
         adm_op_t *op = &j->ops[0];
         op->proc = first_fo;
         op->op = MBOX_RET_GET;
-        /* Room for the header, a span, the longest topic and the shown
-         * part of the payload. */
-        op->reply_max = (uint32_t)msg_size(65536, 65535, ADM_PAYLOAD_MAX);
+        /* The message without its span (forwarded properties, which
+         * the answer does not show, of any length): room for the longest
+         * topic and the shown part of the payload. */
+        op->reply_msg = true;
+        op->reply_max = (uint32_t)msg_size(0, 65535, ADM_PAYLOAD_MAX);
         set_arg(op, topic);
     } else {
         uint32_t n_fo = adm_env.shm->hdr->n_fo;

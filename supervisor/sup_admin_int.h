@@ -32,6 +32,8 @@ typedef struct adm_op {
     uint32_t arg_len;
     char *arg;            /* owned, or NULL */
     size_t reply_max;     /* bytes of the reply blob to copy */
+    bool reply_msg;       /* the reply is a message: copied without its
+                             span (sup_shm_copy_msg()) */
     /* result */
     int state;            /* ADM_OP_* */
     int32_t rc;           /* MBOX_* result code */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mem.h"
 #include "mqtt.h"
+#include "records.h"
 #include "sup_admin_req.h"
 #include "sup_admin_shm.h"
 
@@ -126,23 +127,32 @@ static bool slot_touched(const shm_t *shm, uint32_t i)
     return seen != NULL && i < seen_cap && is_seen(i);
 }
 
+/* Blob h and its length, or NULL when h is stale or out of bounds. */
+static const uint8_t *blob_at(const shm_t *shm, arena_h h, uint32_t *len)
+{
+    if (h == 0)
+        return NULL;
+    const uint8_t *p = arena_get(&shm->arena, h, len);
+    if (p == NULL)
+        return NULL;
+    /* arena_get() checked the block against its partition; check again
+     * against the arena itself, so a copy stays inside the mapping
+     * whatever the block header said. */
+    uint64_t off = (uint64_t)(p - shm->base);
+    if (off < shm->arena.lo || off > shm->arena.hi ||
+        *len > shm->arena.hi - off)
+        return NULL;
+    return p;
+}
+
 /* Copies blob h (at most cap bytes) into buf.  Returns the bytes copied
  * and sets *full to the blob's length, or -1 when h is stale. */
 static long copy_into(const shm_t *shm, arena_h h, void *buf, size_t cap,
                       uint32_t *full)
 {
     uint32_t len;
-    if (h == 0)
-        return -1;
-    const uint8_t *p = arena_get(&shm->arena, h, &len);
+    const uint8_t *p = blob_at(shm, h, &len);
     if (p == NULL)
-        return -1;
-    /* arena_get() checked the block against its partition; check again
-     * against the arena itself, so the copy stays inside the mapping
-     * whatever the block header said. */
-    uint64_t off = (uint64_t)(p - shm->base);
-    if (off < shm->arena.lo || off > shm->arena.hi ||
-        len > shm->arena.hi - off)
         return -1;
     size_t n = len < cap ? len : cap;
     memcpy(buf, p, n);
@@ -165,6 +175,29 @@ uint8_t *sup_shm_copy(const shm_t *shm, arena_h h, size_t max,
         return NULL;
     }
     *len = (uint32_t)n;
+    return buf;
+}
+
+uint8_t *sup_shm_copy_msg(const shm_t *shm, arena_h h, size_t max,
+                          uint32_t *len, uint32_t *full)
+{
+    uint32_t size;
+    const uint8_t *p = blob_at(shm, h, &size);
+    if (p == NULL || size < MSG_HDR || max < MSG_HDR)
+        return NULL;
+    uint32_t w[4];
+    memcpy(w, p, sizeof(w));
+    uint32_t span = w[3];
+    if (span > size - MSG_HDR)
+        return NULL;
+    uint32_t rest = size - MSG_HDR - span; /* packet header, topic, payload */
+    size_t cap = MSG_HDR + (rest < max - MSG_HDR ? rest : max - MSG_HDR);
+    uint8_t *buf = mem_alloc(cap);
+    w[3] = 0;
+    memcpy(buf, w, sizeof(w));
+    memcpy(buf + MSG_HDR, p + MSG_HDR + span, cap - MSG_HDR);
+    *len = (uint32_t)cap;
+    *full = size - span;
     return buf;
 }
 

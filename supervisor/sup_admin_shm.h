@@ -74,6 +74,16 @@ uint32_t sup_shm_subs_walk(const shm_t *shm, const sup_slot_t *v,
 uint8_t *sup_shm_copy(const shm_t *shm, arena_h h, size_t max,
                       uint32_t *len, uint32_t *full);
 
+/*
+ * sup_shm_copy() for message h (records.h) without its span of forwarded
+ * properties, however long that is: header (span length 0), packet
+ * header, topic and payload, at most max bytes in all.  *full is the
+ * length the copy would have whole.  NULL when h is stale or not a
+ * message.
+ */
+uint8_t *sup_shm_copy_msg(const shm_t *shm, arena_h h, size_t max,
+                          uint32_t *len, uint32_t *full);
+
 /* Records in ring r as its reader would count them, clamped to its
  * capacity (head and tail are loaded separately). */
 uint32_t sup_shm_ring_used(const ring_t *r);

@@ -24,6 +24,7 @@ from harness import (
     enc_publish,
     fail, free_port, raw_client, ringmq_only, ringmqctl, ringmqctl_bin,
     timeout, wait_for)
+from mqtt5_wire import PUBLISH, USER_PROPERTY, client5
 
 WHY = "the admin socket is ringmq's"
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -342,6 +343,34 @@ def test_retained_list_get_delete():
         m = s.recv_publish()
         check_eq((m.topic, m.retain), ("rt/bin", True), "retained left")
         s.expect_nothing(0.5, "deleted retained message delivered")
+        a.close()
+
+
+def test_retained_get_with_long_forwarded_properties():
+    """A retained MQTT 5 message whose User Properties take 1.3 MB, more
+    than the answer's 1 MiB of payload plus room for a topic, is shown by
+    `retained get` (the answer leaves the properties out, so their length
+    does not matter), and they still reach a new subscriber whole."""
+    ringmq_only(WHY)
+    with Broker(options={"max_packet_size": 4 * 1024 * 1024}) as b:
+        big = [(USER_PROPERTY, ("k%d" % i, chr(ord("a") + i) * 65000))
+               for i in range(20)]
+        p = client5(b.port, "rtp-pub")
+        p.publish("rtp/t", b"with properties", qos=1, retain=True,
+                  props=big)
+        a = admin(b)
+        r = _wait(lambda: a.call("retained", action="get", topic="rtp/t")
+                  if a.call("retained")["total"] == 1 else None, 3)
+        check(r, "retained message not listed")
+        check_eq((r["payload"], r["payload_bytes"], r["qos"],
+                  r["truncated"]), ("with properties", 15, 1, False),
+                 "retained get")
+        s = client5(b.port, "rtp-sub")
+        s.subscribe([("rtp/t", 1)])
+        m = s.expect(PUBLISH)
+        check_eq((m.payload, m.props.all(USER_PROPERTY)),
+                 (b"with properties", [v for _, v in big]),
+                 "retained message delivered")
         a.close()
 
 
