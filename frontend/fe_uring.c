@@ -19,9 +19,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
-#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "fe.h"
