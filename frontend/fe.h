@@ -82,6 +82,8 @@ typedef struct fe_conn {
     bool reply_next;     /* a QoS 2 PUBLISH is queued: we answer the
                             client's PUBREC at once, so the socket may
                             delay its ACK (fe_delay_ack()) */
+    bool ack_delayed;    /* ... and it does: input we do not answer is
+                            acknowledged at once (fe_process_input()) */
     uint64_t last_tx_ms; /* fe_t.round_ms of our last write (coalescing
                             on) */
     uint64_t hold_until; /* held: written at this fe_hold_clock() at the
@@ -236,7 +238,7 @@ void fe_flush_dirty(void);
 /* Writes c's queue now; returns 0, or -1 when c was closed. */
 int fe_flush(fe_conn_t *c);
 /* Puts c's socket into delayed-ACK (pingpong) mode before a QoS 2 PUBLISH
- * goes out; clears reply_next. */
+ * goes out; clears reply_next, sets ack_delayed. */
 void fe_delay_ack(fe_conn_t *c);
 /* Applies the result of one write of c's queue: w bytes written, or w < 0
  * with errno err.  Sent iovecs are dropped (their references released);

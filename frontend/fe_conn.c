@@ -537,16 +537,27 @@ void fe_out_consume(fe_conn_t *c, size_t n)
  * segment of its own (a pure ACK, sent and, on loopback, received in our
  * time) just before the PUBREL that can carry the ACK.  With a QoS 2
  * PUBLISH (reply_next) the socket is therefore put back into pingpong
- * mode (TCP_QUICKACK 0): the PUBREL carries the ACK.  Whatever we do not
- * answer at once is acknowledged by the kernel's delayed-ACK timer (40 to
- * 200 ms), which also ends the mode, as it would without us.  The
- * io_uring path does the same with a command (fe_uring.c). */
+ * mode (TCP_QUICKACK 0): the PUBREL carries the ACK.  The io_uring path
+ * does the same with a command (fe_uring.c).
+ *
+ * In that mode the kernel would also hold back the ACK of anything else
+ * the client sends first, up to its delayed-ACK timer (40 to 200 ms), and
+ * a client with Nagle's algorithm on (libmosquitto's default) would hold
+ * its PUBREC until then.  So until the first input after the PUBLISH
+ * (ack_delayed), input we do not answer is acknowledged at once
+ * (fe_process_input()); after it the socket is where the kernel's own
+ * rule would have put it. */
+static void quickack(fe_conn_t *c, int on)
+{
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on)) < 0)
+        log_debug("setsockopt(TCP_QUICKACK) failed: %s", strerror(errno));
+}
+
 void fe_delay_ack(fe_conn_t *c)
 {
-    static const int zero;
     c->reply_next = false;
-    if (setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) < 0)
-        log_debug("setsockopt(TCP_QUICKACK) failed: %s", strerror(errno));
+    c->ack_delayed = true;
+    quickack(c, 0);
 }
 
 int fe_flush(fe_conn_t *c)
@@ -694,7 +705,25 @@ static int dispatch(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR, msg);
 }
 
+static int process_packets(fe_conn_t *c);
+
 int fe_process_input(fe_conn_t *c)
+{
+    uint32_t queued = c->iov_n;
+    int rc = process_packets(c);
+    if (rc >= 0 && c->ack_delayed) {
+        /* What we queue (a PUBREL) carries the ACK; with nothing to
+         * send, the kernel sends it now instead of after its delayed-ACK
+         * timer (fe_delay_ack()). */
+        c->ack_delayed = false;
+        if (c->iov_n == queued)
+            quickack(c, 1);
+    }
+    return rc;
+}
+
+/* Parses and handles the complete packets in c's input buffer. */
+static int process_packets(fe_conn_t *c)
 {
     size_t off = 0;
     int rc = 0;

@@ -92,6 +92,11 @@ def _pubrec_acked_by_pubrel(n_subs):
         subs = [raw_client(b.port, "dack-sub%d" % k) for k in range(n_subs)]
         for sub in subs:
             check_eq(sub.subscribe([("dack/t", 2)]), [2], "SUBACK")
+            # Unanswered: the kernel's delayed ACK of it ends the socket's
+            # delayed-ACK mode, so the first exchange relies on the broker
+            # too.
+            sub.send(enc_publish("dack/none", b"x", qos=0))
+        time.sleep(0.25)
         pub = raw_client(b.port, "dack-pub")
         for i in range(3):
             pub.publish("dack/t", b"m%d" % i, qos=2)
@@ -111,6 +116,8 @@ def _pubrec_acked_by_pubrel(n_subs):
             time.sleep(0.25)  # the delayed ACKs of the PUBCOMPs (<= 200 ms)
         for sub in subs:
             sub.expect_nothing(0.2, "after the last PUBCOMP")
+        check("no setsockopt commands" not in b.log(),
+              "the frontend fell back to setsockopt() calls")
 
 
 def test_qos2_pubrec_acknowledged_by_the_pubrel():
@@ -126,6 +133,36 @@ def test_qos2_pubrec_acknowledged_by_the_pubrel_batched():
     """The same with three subscribers on one frontend, whose PUBLISHes go
     out in one io_uring submission (the setsockopt is a command in it)."""
     _pubrec_acked_by_pubrel(3)
+
+
+def test_qos2_delayed_ack_does_not_stall_a_nagle_client():
+    """While the broker waits for a PUBREC with its ACKs delayed, a packet
+    it does not answer (a QoS 0 PUBLISH) is still acknowledged at once, so
+    a client with Nagle's algorithm on (libmosquitto's default) does not
+    hold its PUBREC until the broker's delayed-ACK timer (40 ms or more)
+    fires."""
+    with Broker() as b:
+        sub = raw_client(b.port, "nagle-sub")
+        check_eq(sub.subscribe([("nagle/t", 2)]), [2], "SUBACK")
+        sub.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        pub = raw_client(b.port, "nagle-pub")
+        for i in range(3):
+            # Unanswered, then quiet: the kernel's delayed ACK of it ends
+            # the socket's delayed-ACK mode.
+            sub.send(enc_publish("nagle/none", b"x", qos=0))
+            time.sleep(0.25)
+            pub.publish("nagle/t", b"m%d" % i, qos=2)
+            m = sub.expect(PUBLISH)
+            t0 = time.monotonic()
+            sub.send(enc_publish("nagle/none", b"y", qos=0))
+            sub.send(enc_ack(PUBREC, m.pid))  # Nagle: waits for the ACK
+            check_eq(sub.expect(PUBREL).pid, m.pid, "PUBREL packet id")
+            took = time.monotonic() - t0
+            check(took < 0.035,
+                  "exchange %d: PUBREL %.1f ms after the client's QoS 0 "
+                  "PUBLISH and PUBREC: the broker delayed its ACK"
+                  % (i, took * 1000))
+            sub.send(enc_ack(PUBCOMP, m.pid))
 
 
 def test_qos2_duplicate_publish_delivered_once():
