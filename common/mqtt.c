@@ -714,6 +714,20 @@ mqtt_write_ack(uint8_t *out, uint8_t type, uint16_t pid)
     return 4;
 }
 
+/* The length of Reason String s (len bytes) cut to at most max bytes at
+ * a character boundary, so what is sent stays valid UTF-8. */
+static uint16_t
+reason_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max) {
+        return (uint16_t) len;
+    }
+    while (max > 0 && ((uint8_t) s[max] & 0xC0) == 0x80) {
+        max--; /* s[max], the first byte left out, continues a character */
+    }
+    return (uint16_t) max;
+}
+
 size_t
 mqtt_write_ack_rc(uint8_t *out, size_t cap, uint8_t type, uint16_t pid,
                   uint8_t rc, const char *reason_string)
@@ -731,7 +745,7 @@ mqtt_write_ack_rc(uint8_t *out, size_t cap, uint8_t type, uint16_t pid,
     }
     sl = strlen(reason_string);
     pr = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason_string,
-                       (uint16_t) (sl > 100 ? 100 : sl));
+                       reason_cut(reason_string, sl, 100));
     if (cap < 6 || mqtt_prop_write(type, &pr, 1, out + 5, cap - 5, &plen,
                                    NULL) != MQTT_OK
         || 3 + plen > 127)
@@ -752,7 +766,7 @@ mqtt_write_disconnect(uint8_t *out, size_t cap, uint8_t rc,
     if (reason_string != NULL) {
         size_t sl = strlen(reason_string);
         pr[n++] = mqtt_prop_str(MQTT_PROP_REASON_STRING, reason_string,
-                                (uint16_t) (sl > 200 ? 200 : sl));
+                                reason_cut(reason_string, sl, 200));
     }
     /* plen counts the property length's own varint: the remaining length
      * is 1 + plen, two bytes from 128 on. */

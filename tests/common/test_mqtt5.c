@@ -605,6 +605,16 @@ test_write5(void **state)
     assert_int_equal(pr.reason_string.len, 200);
     /* One byte short of room: the code alone. */
     assert_int_equal(mqtt_write_disconnect(big, n - 1, 0x93, longer), 4);
+    /* The cut falls between characters: 199 ASCII bytes and a two-byte
+     * character would end at byte 201, so it is left out whole. */
+    memset(longer, 'x', 199);
+    memcpy(longer + 199, "\xc3\xa9tail", 6);
+    longer[205] = 0;
+    n = mqtt_write_disconnect(big, sizeof(big), 0x93, longer);
+    assert_int_equal(mqtt_parse_disconnect(MQTT_V5, 0, big + 3, n - 3,
+                                           &reason, &pr, &why),
+                     MQTT_OK);
+    assert_int_equal(pr.reason_string.len, 199);
 }
 
 int
