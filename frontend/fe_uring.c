@@ -82,6 +82,7 @@ static bool cmd_probe(void)
     close(fd);
     return ok;
 }
+
 static struct msghdr msgs[FE_URING_DEPTH];
 static fe_conn_t *batch[FE_URING_DEPTH];
 static bool done[FE_URING_DEPTH];

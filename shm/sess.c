@@ -36,8 +36,8 @@ int sess_inf_room(const shm_t *s, uint32_t slot)
 }
 
 sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
-                              int retain, arena_h h, uint32_t ring_pos, uint32_t sub_id,
-                              uint32_t group)
+                              int retain, arena_h h, uint32_t ring_pos,
+                              uint32_t sub_id, uint32_t group)
 {
     sess_slot_t *sl = shm_slot(s, slot);
     uint16_t pid;
