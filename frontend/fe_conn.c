@@ -425,6 +425,14 @@ bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
            c->hb_used + bytes <= FE_HB_CAP;
 }
 
+/* Bytes were queued for c: it needs a flush, and the queue holds more than
+ * a delivery that may wait (queue_publish() says otherwise for its own). */
+static void queued(fe_conn_t *c)
+{
+    c->out_urgent = true;
+    fe_mark_dirty(c);
+}
+
 static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
 {
     uint32_t k = c->iov_head + c->iov_n++;
@@ -432,8 +440,7 @@ static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
     c->iov[k].iov_len = n;
     ARENA_CRASH_ORDER(); /* the reference is ours before its handle is here */
     c->rel[k] = rel;
-    c->out_urgent = true; /* queue_publish() says otherwise for its own */
-    fe_mark_dirty(c);
+    queued(c);
 }
 
 int fe_out_bytes(fe_conn_t *c, const void *p, size_t n)
@@ -449,8 +456,7 @@ int fe_out_bytes(fe_conn_t *c, const void *p, size_t n)
         if ((uint8_t *)last->iov_base + last->iov_len == dst &&
             c->rel[c->iov_head + c->iov_n - 1] == 0) {
             last->iov_len += n;
-            c->out_urgent = true; /* as push_iov() */
-            fe_mark_dirty(c);
+            queued(c);
             return 0;
         }
     }

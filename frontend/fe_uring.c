@@ -199,9 +199,10 @@ int fe_uring_flush_dirty(void)
             if (c->iov_n == 0 || c->write_on)
                 continue; /* nothing to send, or waiting for EV_WRITE */
             int fd = fixed_ok ? (int)c->id : c->fd;
-            if (c->reply_next && !cmd_ok)
-                fe_delay_ack(c);
-            if (c->reply_next) {
+            if (c->reply_next && !cmd_ok) {
+                fe_delay_ack(c); /* with a system call */
+            } else if (c->reply_next) {
+                /* fe_delay_ack() as a command in this submission */
                 prep_setsockopt(io_uring_get_sqe(&ring), fd, fixed_ok,
                                 IPPROTO_TCP, TCP_QUICKACK, &zero);
                 c->reply_next = false;
