@@ -87,7 +87,7 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
 void fo_touch(fo_t *fo, uint32_t slot)
 {
     fo->notify[fo->n_notify++] = slot;
-    if (fo->n_notify >= fo->shm->hdr->max_clients / fo->n_fo + 1)
+    if (fo->n_notify >= fo->n_owned)
         fo_flush_notify(fo);
 }
 
@@ -308,6 +308,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo.share_ix = fo_index_new();
 
     uint32_t owned = shm->hdr->max_clients / fo.n_fo + 1;
+    fo.n_owned = owned;
     fo.free_slots = mem_calloc(owned, sizeof(uint32_t));
     fo.stamp = mem_calloc(owned, sizeof(uint32_t));
     fo.pos = mem_calloc(owned, sizeof(uint32_t));

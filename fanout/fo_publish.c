@@ -157,8 +157,7 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
 
     if (++fo->epoch == 0) {
         /* Stamps wrapped: forget them all once every 4 billion messages. */
-        memset(fo->stamp, 0,
-               (fo->shm->hdr->max_clients / fo->n_fo + 1) * sizeof(uint32_t));
+        memset(fo->stamp, 0, fo->n_owned * sizeof(uint32_t));
         fo->epoch = 1;
     }
     fo->n_match = 0;
