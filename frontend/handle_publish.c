@@ -182,6 +182,19 @@ ack:
     return 0;
 }
 
+/* An acknowledgement of the other QoS's flow for a packet id in flight (a
+ * PUBACK for a QoS 2 message, a PUBREC or PUBCOMP for a QoS 1 one) is a
+ * protocol violation (4.3.2, 4.3.3): the connection ends, as in Mosquitto,
+ * and the message stays in flight for the next one. */
+static int wrong_flow(fe_conn_t *c, const char *ack, uint16_t pid,
+                      uint8_t qos)
+{
+    char why[80];
+    snprintf(why, sizeof(why), "%s for packet id %u, a QoS %u message", ack,
+             pid, qos);
+    return fe_disconnect(c, MQTT5_RC_PROTOCOL_ERROR, why);
+}
+
 int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     uint16_t pid;
@@ -200,7 +213,9 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     switch (fh->type) {
     case MQTT_PUBACK:
         e = sess_inf_find(fe->shm, c->slot, pid);
-        if (e && e->qos == 1)
+        if (e && e->qos != 1)
+            return wrong_flow(c, "PUBACK", pid, e->qos);
+        if (e)
             sess_inf_done(fe->shm, c->slot, e);
         else
             log_debug("Client %s: PUBACK for unknown packet id %u",
@@ -208,14 +223,16 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         break;
     case MQTT_PUBREC:
         e = sess_inf_find(fe->shm, c->slot, pid);
+        if (e && e->qos != 2)
+            return wrong_flow(c, "PUBREC", pid, e->qos);
         if (rc >= 0x80) {
             /* MQTT 5: the client refused it; the exchange ends here, the
              * packet id is free again (4.3.3). */
-            if (e && e->qos == 2 && e->state == INF_SENT)
+            if (e && e->state == INF_SENT)
                 sess_inf_done(fe->shm, c->slot, e);
             break;
         }
-        if (e && e->qos == 2 && e->state == INF_SENT) {
+        if (e && e->state == INF_SENT) {
             /* The message itself is no longer needed, only the id.  The
              * entry lets go of it before the release (crash order). */
             arena_h h = e->h;
@@ -229,7 +246,9 @@ int handle_ack(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         break;
     case MQTT_PUBCOMP:
         e = sess_inf_find(fe->shm, c->slot, pid);
-        if (e && e->qos == 2)
+        if (e && e->qos != 2)
+            return wrong_flow(c, "PUBCOMP", pid, e->qos);
+        if (e)
             sess_inf_done(fe->shm, c->slot, e);
         break;
     case MQTT_PUBREL: {

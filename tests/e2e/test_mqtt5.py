@@ -767,6 +767,23 @@ def test_puback_pubrec_reason_codes():
             check_eq(s.recv_publish().qos, qos, "delivery QoS")
 
 
+def test_pubrec_for_a_qos1_delivery_is_a_protocol_error():
+    """MQTT 5: a PUBREC answering a QoS 1 delivery gets DISCONNECT 0x82,
+    not a PUBREL (4.3.2: a QoS 1 PUBLISH is answered with PUBACK)."""
+    ringmq_only("Mosquitto 2.0.11 closes the connection without a DISCONNECT")
+    with Broker() as b:
+        s = client5(b.port, "wf5-sub")
+        s.subscribe([("wf5/t", Q1)])
+        pub = client5(b.port, "wf5-pub")
+        pub.publish("wf5/t", b"one", qos=1)
+        m = s.expect(PUBLISH, what="QoS 1 delivery")
+        check_eq(m.qos, 1, "delivery QoS")
+        s.send(enc_ack5(PUBREC, m.pid))
+        s.expect_disconnect((RC_PROTOCOL_ERROR,), "PUBREC for a QoS 1 "
+                            "delivery")
+        pub.ping()
+
+
 def test_qos2_ack_forms():
     """The QoS 2 flow in both directions with acks in the 2-byte (id), the
     3-byte (id, reason code) and the 4-byte (id, reason code, empty

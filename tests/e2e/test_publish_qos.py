@@ -197,6 +197,33 @@ def test_pubrel_unknown_id_gets_pubcomp():
         c.ping()
 
 
+def test_ack_of_the_other_qos_flow_closes_the_connection():
+    """A PUBREC or PUBCOMP for a QoS 1 delivery, or a PUBACK for a QoS 2
+    one, is a protocol violation (4.3.2, 4.3.3, 4.8): the connection ends
+    (as in Mosquitto) and the message is sent again, DUP set, when the
+    session resumes."""
+    cases = [(1, PUBREC), (1, PUBCOMP), (2, PUBACK)]
+    with Broker() as b:
+        pub = raw_client(b.port, "wf-pub")
+        for i, (qos, wrong) in enumerate(cases):
+            cid = "wf-sub-%d" % i
+            sub = raw_client(b.port, cid, clean=False)
+            sub.subscribe([("wf/%d" % i, qos)])
+            pub.publish("wf/%d" % i, b"m%d" % i, qos=qos)
+            m = sub.recv_publish(ack=False)
+            check_eq((m.payload, m.qos), (b"m%d" % i, qos), "delivery")
+            sub.send(enc_ack(wrong, m.pid))
+            sub.expect_closed(what="QoS %d delivery answered with packet "
+                              "type %d" % (qos, wrong))
+            again = raw_client(b.port, cid, clean=False)
+            r = again.recv_publish(ack=True)
+            check_eq((r.payload, r.qos, r.dup, r.pid),
+                     (b"m%d" % i, qos, True, m.pid), "re-sent delivery")
+            again.expect_nothing(0.3, "after the right acknowledgement")
+            again.disconnect()
+        pub.ping()
+
+
 def test_qos_downgrade_matrix():
     """Delivery QoS = min(publish QoS, granted QoS), every combination."""
     with Broker() as b:
