@@ -75,8 +75,9 @@ typedef struct fo {
 
     uint32_t *notify;    /* slots touched in this batch */
     uint32_t n_notify;
-    uint32_t n_owned;    /* max_clients / n_fo + 1: the per-slot arrays'
-                            length (stamp, pos, match, notify - 1) */
+    uint32_t n_owned;    /* max_clients / n_fo + 1: the length of the
+                            per-slot arrays (free_slots, stamp, pos, match;
+                            notify has one more) */
     uint64_t now;
 } fo_t;
 
