@@ -1075,6 +1075,7 @@ cfg_finish(cfg_t *c)
     long ncpu;
     int i, j;
     uint16_t port;
+    bool frontends_given, workers_given;
 
     if (c->finished) {
         return 0;
@@ -1203,6 +1204,8 @@ cfg_finish(cfg_t *c)
     if (ncpu < 1) {
         ncpu = 1;
     }
+    frontends_given = c->frontends != 0;
+    workers_given = c->fanout_workers != 0;
     if (c->frontends == 0) {
         c->frontends = ncpu < 2 ? 2 : ncpu > CFG_WORKERS_MAX
                                           ? CFG_WORKERS_MAX : (int) ncpu;
@@ -1211,6 +1214,22 @@ cfg_finish(cfg_t *c)
         c->fanout_workers = ncpu / 2 < 1 ? 1
                             : ncpu / 2 > CFG_WORKERS_MAX ? CFG_WORKERS_MAX
                                                          : (int) (ncpu / 2);
+    }
+    /* The shared memory has a place for CFG_PROCS_MAX processes, the
+     * supervisor's included: a derived count gives way, given ones are
+     * an error. */
+    if (c->frontends + c->fanout_workers + 1 > CFG_PROCS_MAX) {
+        if (!frontends_given) {
+            c->frontends = CFG_PROCS_MAX - 1 - c->fanout_workers;
+        } else if (!workers_given) {
+            c->fanout_workers = CFG_PROCS_MAX - 1 - c->frontends;
+        } else {
+            cfg_print("%s: frontends %d and fanout_workers %d are %d "
+                      "processes with the supervisor; at most %d",
+                      where, c->frontends, c->fanout_workers,
+                      c->frontends + c->fanout_workers + 1, CFG_PROCS_MAX);
+            return -1;
+        }
     }
 
     /* Logging: -v overrides every log_type line. */

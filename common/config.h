@@ -15,6 +15,10 @@
 
 #define CFG_MAX_LISTENERS 16
 
+/* Processes the shared memory has room for, the supervisor included
+ * (SHM_MAX_PROCS): frontends + fanout_workers + 1 must not exceed it. */
+#define CFG_PROCS_MAX 128
+
 /* Bytes of admin_socket, NUL included: the size of sun_path. */
 #define CFG_ADMIN_SOCKET_MAX 108
 
@@ -91,7 +95,9 @@ typedef struct cfg {
 
     /* ringmq's own keys */
     int frontends;       /* >= 1; default max(2, ncpu) */
-    int fanout_workers;  /* >= 1; default max(1, ncpu / 2) */
+    int fanout_workers;  /* >= 1; default max(1, ncpu / 2); with the
+                            frontends and the supervisor at most
+                            CFG_PROCS_MAX processes */
     uint32_t max_clients;     /* session slots, default 16384 */
     uint64_t arena_size;      /* bytes of message arena, default 256 MiB */
     uint32_t ingest_ring_size; /* entries per frontend->worker ring */

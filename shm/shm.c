@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+
+_Static_assert(CFG_PROCS_MAX == SHM_MAX_PROCS,
+               "the configuration's process limit is the shared memory's");
 
 static uint64_t align64(uint64_t v)
 {

@@ -251,6 +251,30 @@ test_finish_keeps_explicit_workers(void **state)
     assert_int_equal(c.fanout_workers, 5);
 }
 
+/* frontends + fanout_workers + the supervisor fit the shared memory's
+ * CFG_PROCS_MAX places: given counts that do not are an error. */
+static void
+test_finish_process_limit(void **state)
+{
+    cfg_t c;
+    const char *msg;
+
+    (void) state;
+    cfg_defaults(&c);
+    ok(&c, "frontends 64");
+    ok(&c, "fanout_workers 63");
+    assert_int_equal(finish(&c, NULL), 0);
+    assert_int_equal(c.frontends + c.fanout_workers + 1, CFG_PROCS_MAX);
+
+    cfg_defaults(&c);
+    ok(&c, "frontends 64");
+    ok(&c, "fanout_workers 64");
+    assert_int_equal(finish(&c, &msg), -1);
+    assert_non_null(strstr(msg, "frontends 64 and fanout_workers 64 are 129 "
+                                "processes with the supervisor; at most "
+                                "128"));
+}
+
 static void
 test_local_only_anonymous_false(void **state)
 {
@@ -1803,6 +1827,7 @@ main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_finish_local_only),
         cmocka_unit_test(test_finish_keeps_explicit_workers),
+        cmocka_unit_test(test_finish_process_limit),
         cmocka_unit_test(test_local_only_anonymous_false),
         cmocka_unit_test(test_listener_accumulates),
         cmocka_unit_test(test_listener_with_anonymous),
