@@ -50,6 +50,12 @@ cJSON *sup_cfg_json(const cfg_t *c)
     cJSON_AddNumberToObject(o, "max_packet_size", c->max_packet_size);
     cJSON_AddNumberToObject(o, "message_size_limit", c->message_size_limit);
     cJSON_AddNumberToObject(o, "max_keepalive", c->max_keepalive);
+    cJSON_AddNumberToObject(o, "max_qos", c->max_qos);
+    cJSON_AddNumberToObject(o, "max_topic_alias", c->max_topic_alias);
+    cJSON_AddNumberToObject(o, "max_topic_alias_broker",
+                            c->max_topic_alias_broker);
+    cJSON_AddNumberToObject(o, "write_coalesce_ms", c->write_coalesce_ms);
+    add_str_or_null(o, "response_information", c->response_info);
     cJSON_AddBoolToObject(o, "retain_available", c->retain_available);
     cJSON_AddNumberToObject(o, "persistent_client_expiration",
                             c->persistent_client_expiration);
@@ -119,6 +125,15 @@ void sup_cfg_diff(const cfg_t *run, unsigned live_types, const cfg_t *next,
     NEEDS_RESTART("message_size_limit",
                   run->message_size_limit != next->message_size_limit);
     NEEDS_RESTART("max_keepalive", run->max_keepalive != next->max_keepalive);
+    NEEDS_RESTART("max_qos", run->max_qos != next->max_qos);
+    NEEDS_RESTART("max_topic_alias",
+                  run->max_topic_alias != next->max_topic_alias);
+    NEEDS_RESTART("max_topic_alias_broker",
+                  run->max_topic_alias_broker != next->max_topic_alias_broker);
+    NEEDS_RESTART("write_coalesce_ms",
+                  run->write_coalesce_ms != next->write_coalesce_ms);
+    NEEDS_RESTART("response_information",
+                  strcmp(run->response_info, next->response_info) != 0);
     NEEDS_RESTART("retain_available",
                   run->retain_available != next->retain_available);
     NEEDS_RESTART("persistent_client_expiration",
@@ -148,11 +163,14 @@ void sup_cfg_diff(const cfg_t *run, unsigned live_types, const cfg_t *next,
 }
 
 /* Runs the parser with stderr going to a memory file, so what it prints
- * can be returned to the admin client as well as logged. */
+ * can be returned to the admin client as well as logged.  When that is
+ * more than out holds, the last whole lines are kept (a fatal error is
+ * the last line) and *cut gets the bytes left out before them. */
 static int parse_captured(cfg_t *next, const cfg_t *run, char *out,
-                          size_t size)
+                          size_t size, size_t *cut)
 {
     out[0] = '\0';
+    *cut = 0;
     int mfd = memfd_create("ringmq-reload", MFD_CLOEXEC);
     int saved = mfd >= 0 ? dup(STDERR_FILENO) : -1;
     if (saved >= 0 && dup2(mfd, STDERR_FILENO) < 0) {
@@ -165,8 +183,17 @@ static int parse_captured(cfg_t *next, const cfg_t *run, char *out,
     if (saved >= 0) {
         dup2(saved, STDERR_FILENO);
         close(saved);
-        ssize_t n = pread(mfd, out, size - 1, 0);
+        off_t end = lseek(mfd, 0, SEEK_END);
+        off_t from = end > (off_t)size - 1 ? end - ((off_t)size - 1) : 0;
+        ssize_t n = pread(mfd, out, size - 1, from);
         out[n > 0 ? n : 0] = '\0';
+        if (from > 0 && n > 0) {
+            /* Start at a line: drop the partial one at the front. */
+            char *nl = strchr(out, '\n');
+            size_t skip = nl ? (size_t)(nl + 1 - out) : (size_t)n;
+            memmove(out, out + skip, (size_t)n - skip + 1);
+            *cut = (size_t)from + skip;
+        }
     }
     if (mfd >= 0)
         close(mfd);
@@ -214,7 +241,15 @@ cJSON *sup_cfg_reload(const cfg_t *run, adm_err_t *err)
     next.daemon = run->daemon;
     memcpy(next.cmd_ports, run->cmd_ports, sizeof(next.cmd_ports));
     next.n_cmd_ports = run->n_cmd_ports;
-    int rc = parse_captured(&next, run, text, sizeof(text));
+    size_t cut;
+    int rc = parse_captured(&next, run, text, sizeof(text), &cut);
+    if (cut > 0) {
+        char note[96];
+        snprintf(note, sizeof(note), "(%zu bytes of earlier messages left "
+                 "out)", cut);
+        log_warn("reload: %s", note);
+        cJSON_AddItemToArray(msgs, cJSON_CreateString(note));
+    }
     const char *last = NULL; /* the parser stops at the fatal line */
     for (char *line = text, *nl; *line; line = nl) {
         nl = line + strcspn(line, "\n");

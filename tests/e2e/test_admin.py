@@ -631,6 +631,49 @@ def test_reload_and_sighup():
         a.close()
 
 
+def test_reload_names_every_changed_key():
+    """Every key a reload cannot apply is named under needs_restart, and
+    `config` shows its running value (these five were once left out of
+    both)."""
+    ringmq_only(WHY)
+    with Broker() as b:
+        a = admin(b)
+        before = a.call("config")
+        check_eq((before["max_qos"], before["max_topic_alias"],
+                  before["max_topic_alias_broker"],
+                  before["write_coalesce_ms"],
+                  before["response_information"]),
+                 (2, 10, 10, 10, None), "config before the reload")
+        with open(b.conf_path, "a") as f:
+            f.write("max_qos 1\nmax_topic_alias 0\nmax_topic_alias_broker 0\n"
+                    "write_coalesce_ms 0\nresponse_information resp/\n")
+        r = a.call("reload")
+        check_eq(sorted(r["needs_restart"]),
+                 ["max_qos", "max_topic_alias", "max_topic_alias_broker",
+                  "response_information", "write_coalesce_ms"],
+                 "needs_restart")
+        check_eq(a.call("config")["max_qos"], 2, "the running max_qos")
+        a.close()
+
+
+def test_reload_error_after_many_warnings():
+    """The line a reload fails on is reported even when the parser printed
+    more than the capture holds before it."""
+    ringmq_only(WHY)
+    with Broker() as b:
+        a = admin(b)
+        with open(b.conf_path, "a") as f:
+            f.write("persistence true\n" * 300 + "max_keepalive abc\n")
+        r = a.request("reload")
+        check_eq(r["error"]["code"], "config_error", "error code")
+        check("abc" in r["error"]["message"],
+              "the fatal line in the error: %r" % r["error"]["message"])
+        check("max_keepalive" in a.call("config") and
+              a.call("config")["max_keepalive"] == 65535,
+              "nothing changed")
+        a.close()
+
+
 # ------------------------------------------------------------- shutdown
 
 def test_shutdown():
