@@ -451,6 +451,25 @@ static int check_rules(const adm_req_t *r, adm_err_t *err)
     }
 }
 
+/* True when a string of the JSON text holds the escape \u0000: cJSON
+ * would end the C string there, so "kick victim\u0000x" would name
+ * "victim".  No argument may hold a NUL. */
+static bool has_nul_escape(const char *s, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && s[i] == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 6 <= len &&
+                memcmp(s + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character */
+        }
+    }
+    return false;
+}
+
 int adm_req_parse(const char *line, size_t len, adm_req_t *r,
                   adm_err_t *err)
 {
@@ -473,6 +492,9 @@ int adm_req_parse(const char *line, size_t len, adm_req_t *r,
     if (!cJSON_IsObject(r->root))
         return adm_err_set(err, ADM_E_BAD_REQUEST,
                            "the request must be a JSON object");
+    if (has_nul_escape(line, len))
+        return adm_err_set(err, ADM_E_BAD_REQUEST,
+                           "a string of the request holds \\u0000 (NUL)");
     r->id = cJSON_GetObjectItemCaseSensitive(r->root, "id");
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(r->root, "cmd");
     if (cmd == NULL)
@@ -495,6 +517,10 @@ int adm_req_parse(const char *line, size_t len, adm_req_t *r,
         const char *k = m->string;
         if (k == NULL)
             continue;
+        if ((strcmp(k, "cmd") == 0 && m != cmd) ||
+            (strcmp(k, "id") == 0 && m != r->id))
+            return adm_err_set(err, ADM_E_BAD_REQUEST,
+                               "\"%s\" given twice", k);
         if (strcmp(k, "cmd") == 0 || strcmp(k, "id") == 0)
             continue;
         const adm_arg_spec_t *a = adm_arg_find(r->cmd, k);

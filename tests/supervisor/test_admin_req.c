@@ -126,6 +126,17 @@ static void test_not_a_request(void **state)
     bad("{\"cmd\":\"nope\"}", ADM_E_UNKNOWN_COMMAND);
     bad("{\"cmd\":\"\"}", ADM_E_UNKNOWN_COMMAND);
     bad("{\"cmd\":\"VERSION\"}", ADM_E_UNKNOWN_COMMAND);
+    /* cJSON's C strings would end at a NUL: "shutdown\0no" would run. */
+    bad("{\"cmd\":\"shutdown\\u0000no\"}", ADM_E_BAD_REQUEST);
+    bad("{\"cmd\":\"kick\",\"client_id\":\"victim\\u0000x\"}",
+        ADM_E_BAD_REQUEST);
+    bad("{\"cmd\":\"version\",\"x\\u0000\":1}", ADM_E_BAD_REQUEST);
+    /* A backslash, then u0000: no NUL. */
+    ok("{\"cmd\":\"kick\",\"client_id\":\"a\\\\u0000\"}");
+    ok("{\"cmd\":\"kick\",\"client_id\":\"a\\u0001\"}");
+    /* cmd and id once, as every argument. */
+    bad("{\"cmd\":\"version\",\"cmd\":\"shutdown\"}", ADM_E_BAD_REQUEST);
+    bad("{\"id\":1,\"cmd\":\"version\",\"id\":2}", ADM_E_BAD_REQUEST);
 }
 
 static void test_line_too_long(void **state)
@@ -449,6 +460,20 @@ static void test_reload_diff(void **state)
     assert_int_equal(na, 0);
     assert_true(has(rs, nr, "log_dest"));
     assert_true(has(rs, nr, "listener"));
+
+    base_cfg(&next);
+    next.max_qos = 1;
+    next.max_topic_alias = 0;
+    next.max_topic_alias_broker = 0;
+    next.write_coalesce_ms = 0;
+    strcpy(next.response_info, "resp/");
+    sup_cfg_diff(&run, run.log_types, &next, ap, &na, rs, &nr);
+    assert_int_equal(nr, 5);
+    assert_true(has(rs, nr, "max_qos"));
+    assert_true(has(rs, nr, "max_topic_alias"));
+    assert_true(has(rs, nr, "max_topic_alias_broker"));
+    assert_true(has(rs, nr, "write_coalesce_ms"));
+    assert_true(has(rs, nr, "response_information"));
 }
 
 static void test_config_json(void **state)
@@ -460,7 +485,9 @@ static void test_config_json(void **state)
     static const char *const keys[] = {
         "listeners", "allow_anonymous", "max_inflight_messages",
         "max_queued_messages", "max_queued_bytes", "max_packet_size",
-        "message_size_limit", "max_keepalive", "retain_available",
+        "message_size_limit", "max_keepalive", "max_qos",
+        "max_topic_alias", "max_topic_alias_broker", "write_coalesce_ms",
+        "response_information", "retain_available",
         "persistent_client_expiration", "log_type", "log_dest", "log_file",
         "pid_file", "user", "frontends", "fanout_workers", "max_clients",
         "arena_size", "ingest_ring_size", "connect_timeout",
