@@ -92,7 +92,11 @@ static uint64_t now_ms(void)
 }
 
 /* Opens one listening socket for l.  Returns the fd or -1 (logged). */
-static int open_listener(const cfg_listener_t *l)
+/* A listening socket for l, with SO_REUSEPORT so that every frontend has
+ * its own; with probe, a socket without it, bound and not listening, only
+ * to learn whether another process listens there already (SO_REUSEPORT
+ * would let us share its port without a word). */
+static int open_listener(const cfg_listener_t *l, bool probe)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -123,15 +127,18 @@ static int open_listener(const cfg_listener_t *l)
     }
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (!probe)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        log_err("bind() to %s port %u failed: %s", addr ? addr : "*",
-                l->port, strerror(errno));
+        log_err("bind() to %s port %u failed: %s%s", addr ? addr : "*",
+                l->port, strerror(errno),
+                probe && errno == EADDRINUSE
+                    ? " (another process listens there)" : "");
         goto fail;
     }
-    if (listen(fd, 4096) < 0) {
+    if (!probe && listen(fd, 4096) < 0) {
         log_err("listen() failed: %s", strerror(errno));
         goto fail;
     }
@@ -610,8 +617,12 @@ int sup_run(const cfg_t *cfg)
         log_notice("Opening listen socket on %s port %u (%u frontends).",
                    L->address[0] ? L->address : "all addresses", L->port,
                    n_fe);
+        int probe = open_listener(L, true);
+        if (probe < 0)
+            return 1;
+        close(probe);
         for (uint32_t f = 0; f < n_fe; f++) {
-            lfd[l * n_fe + f] = open_listener(L);
+            lfd[l * n_fe + f] = open_listener(L, false);
             if (lfd[l * n_fe + f] < 0)
                 return 1;
         }

@@ -202,6 +202,21 @@ def test_config_errors_exit_2_with_file_and_line():
     check("-c" in out and "-p" in out, "usage lists the options")
 
 
+def test_port_in_use_by_another_broker_is_an_error():
+    """A second broker on a port the first listens on exits 1 with
+    "Address already in use", as Mosquitto does: every listening socket
+    has SO_REUSEPORT, which must not let two brokers share a port (each
+    would get some of the clients)."""
+    with Broker() as b:
+        rc, out = _run([], "listener %d 127.0.0.1\nadmin_socket none\n"
+                       "allow_anonymous true\n" % b.port)
+        check_eq(rc, 1, "exit status of the second broker")
+        check("Address already in use" in out, "the reason: %r" % out[-600:])
+        c = raw_client(b.port, "still-first")
+        c.ping()
+        c.disconnect()
+
+
 @timeout(30)
 def test_port_option_without_config():
     """`ringmq -p PORT`: local-only listener, anonymous clients allowed."""
