@@ -192,9 +192,11 @@ static inline uint64_t fe_clock_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Process entry: runs frontend idx until SIGTERM.  Returns the exit code. */
+/* Process entry: runs frontend idx until SIGTERM, accepting on the n_lfd
+ * listening sockets lfd (lfd_listener[i]: the cfg listener of lfd[i]).
+ * Returns the exit code. */
 int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
-            int n_lfd, int efd);
+            const int *lfd_listener, int n_lfd, int efd);
 
 /* fe_conn.c */
 void fe_accept(evutil_socket_t lfd, short what, void *arg);

@@ -187,7 +187,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
-            int n_lfd, int efd)
+            const int *lfd_listener, int n_lfd, int efd)
 {
     static fe_t self;
     fe = &self;
@@ -238,7 +238,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     for (int i = 0; i < n_lfd; i++) {
         /* Added once recovery is done (fe_recover_synced()). */
         fe->ev_listen[i] = event_new(fe->base, lfd[i], EV_READ | EV_PERSIST,
-                                     fe_accept, (void *)(intptr_t)i);
+                                     fe_accept,
+                                     (void *)(intptr_t)lfd_listener[i]);
     }
     fe->ev_wake = event_new(fe->base, efd, EV_READ | EV_PERSIST, on_wake,
                             NULL);

@@ -78,8 +78,9 @@ static struct {
     struct event *ev_reap;  /* periodic reap (belt and braces) */
     /* what spawn() gives a child */
     shm_t *shm;
-    int *lfd;
-    int n_listeners;
+    int *lfd;          /* [bound socket * n_fe + frontend] */
+    const int *lfd_listener; /* [bound socket]: its listener */
+    int n_bound;
     int *efd;
     sigset_t old_mask;
 } sup;
@@ -91,12 +92,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Opens one listening socket for l.  Returns the fd or -1 (logged). */
-/* A listening socket for l, with SO_REUSEPORT so that every frontend has
- * its own; with probe, a socket without it, bound and not listening, only
- * to learn whether another process listens there already (SO_REUSEPORT
- * would let us share its port without a word). */
-static int open_listener(const cfg_listener_t *l, bool probe)
+/* A listener binds every address its host name resolves to (as
+ * Mosquitto does), at most SUP_ADDRS_MAX; without an address, one socket
+ * on the IPv6 wildcard taking IPv4 too (or the IPv4 one). */
+#define SUP_ADDRS_MAX 4
+#define SUP_BOUND_MAX (CFG_MAX_LISTENERS * SUP_ADDRS_MAX)
+
+typedef struct {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    bool v6only; /* IPv4 has sockets of its own: the name has several */
+    char shown[INET6_ADDRSTRLEN];
+} sup_addr_t;
+
+/* The addresses l binds: 1 to SUP_ADDRS_MAX of them in a, or -1
+ * (logged). */
+static int resolve_listener(const cfg_listener_t *l, sup_addr_t *a)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -112,42 +123,78 @@ static int open_listener(const cfg_listener_t *l, bool probe)
                 gai_strerror(rc));
         return -1;
     }
-    /* Without an address, prefer IPv6 any (dual stack), else IPv4. */
-    struct addrinfo *ai = res;
+    struct addrinfo *one = res;
     for (struct addrinfo *p = res; p && !addr; p = p->ai_next)
         if (p->ai_family == AF_INET6)
-            ai = p;
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-                                       SOCK_CLOEXEC,
-                    ai->ai_protocol);
+            one = p; /* the dual-stack wildcard */
+    int n = 0;
+    for (struct addrinfo *p = addr ? res : one; p;
+         p = addr ? p->ai_next : NULL) {
+        bool seen = false;
+        for (int i = 0; i < n; i++)
+            seen |= a[i].len == p->ai_addrlen &&
+                    memcmp(&a[i].sa, p->ai_addr, p->ai_addrlen) == 0;
+        if (seen || p->ai_addrlen > sizeof(a[0].sa))
+            continue;
+        if (n == SUP_ADDRS_MAX) {
+            log_err("listener %s port %u: the name has more than %d "
+                    "addresses; give one address", addr, l->port,
+                    SUP_ADDRS_MAX);
+            freeaddrinfo(res);
+            return -1;
+        }
+        memcpy(&a[n].sa, p->ai_addr, p->ai_addrlen);
+        a[n].len = p->ai_addrlen;
+        if (getnameinfo(p->ai_addr, p->ai_addrlen, a[n].shown,
+                        sizeof(a[n].shown), NULL, 0, NI_NUMERICHOST) != 0)
+            snprintf(a[n].shown, sizeof(a[n].shown), "%s",
+                     addr ? addr : "*");
+        n++;
+    }
+    freeaddrinfo(res);
+    if (n == 0) {
+        log_err("listener %s port %u: no address to bind",
+                addr ? addr : "*", l->port);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        a[i].v6only = n > 1;
+    return n;
+}
+
+/* A listening socket on a, with SO_REUSEPORT so that every frontend has
+ * its own; with probe, a socket without it, bound and not listening, only
+ * to learn whether another process listens there already (SO_REUSEPORT
+ * would let us share its port without a word).  The fd, or -1 (logged). */
+static int open_listener(const sup_addr_t *a, uint16_t port, bool probe)
+{
+    int family = a->sa.ss_family;
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         log_err("socket() failed: %s", strerror(errno));
-        freeaddrinfo(res);
         return -1;
     }
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (!probe)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ai->ai_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        log_err("bind() to %s port %u failed: %s%s", addr ? addr : "*",
-                l->port, strerror(errno),
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+                   a->v6only ? &one : &zero, sizeof(int));
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) {
+        log_err("bind() to %s port %u failed: %s%s", a->shown, port,
+                strerror(errno),
                 probe && errno == EADDRINUSE
                     ? " (another process listens there)" : "");
-        goto fail;
+        close(fd);
+        return -1;
     }
     if (!probe && listen(fd, 4096) < 0) {
         log_err("listen() failed: %s", strerror(errno));
-        goto fail;
+        close(fd);
+        return -1;
     }
-    freeaddrinfo(res);
     return fd;
-fail:
-    close(fd);
-    freeaddrinfo(res);
-    return -1;
 }
 
 static void raise_fd_limit(void)
@@ -288,19 +335,19 @@ static int spawn(const cfg_t *cfg, sup_child_t *c)
     }
     sigprocmask(SIG_SETMASK, &mask, NULL);
     uint32_t n_fe = shm->hdr->n_fe;
-    int n_listeners = sup.n_listeners;
-    int keep[CFG_MAX_LISTENERS + SHM_MAX_PROCS + 2], nk = 0;
+    int keep[SUP_BOUND_MAX + SHM_MAX_PROCS + 2], nk = 0;
     if (log_fd() >= 0)
         keep[nk++] = log_fd();
     int rc;
     if (role == PROC_FRONTEND) {
-        /* Our own listener sockets (one per listener) and eventfd. */
-        int mine[CFG_MAX_LISTENERS];
-        for (int l = 0; l < n_listeners; l++)
-            keep[nk++] = mine[l] = sup.lfd[l * n_fe + idx];
+        /* Our own listener sockets (one per address) and eventfd. */
+        int mine[SUP_BOUND_MAX];
+        for (int b = 0; b < sup.n_bound; b++)
+            keep[nk++] = mine[b] = sup.lfd[b * n_fe + idx];
         keep[nk++] = sup.efd[idx];
         close_others(keep, nk);
-        rc = fe_main(cfg, shm, idx, mine, n_listeners, sup.efd[idx]);
+        rc = fe_main(cfg, shm, idx, mine, sup.lfd_listener, sup.n_bound,
+                     sup.efd[idx]);
     } else {
         for (uint32_t f = 0; f < n_fe; f++)
             keep[nk++] = sup.efd[f];
@@ -589,7 +636,9 @@ static void on_event_log(int severity, const char *msg)
 int sup_run(const cfg_t *cfg)
 {
     static shm_t shm;
-    int lfd[CFG_MAX_LISTENERS * SHM_MAX_PROCS];
+    static int lfd[SUP_BOUND_MAX * SHM_MAX_PROCS];
+    static int lfd_listener[SUP_BOUND_MAX];
+    int n_bound = 0;
     int efd[SHM_MAX_PROCS];
     uint32_t n_fe = (uint32_t)cfg->frontends;
     uint32_t n_fo = (uint32_t)cfg->fanout_workers;
@@ -614,17 +663,34 @@ int sup_run(const cfg_t *cfg)
     }
     for (int l = 0; l < cfg->n_listeners; l++) {
         const cfg_listener_t *L = &cfg->listeners[l];
-        log_notice("Opening listen socket on %s port %u (%u frontends).",
-                   L->address[0] ? L->address : "all addresses", L->port,
-                   n_fe);
-        int probe = open_listener(L, true);
-        if (probe < 0)
+        sup_addr_t addrs[SUP_ADDRS_MAX];
+        int n = resolve_listener(L, addrs);
+        if (n < 0)
             return 1;
-        close(probe);
-        for (uint32_t f = 0; f < n_fe; f++) {
-            lfd[l * n_fe + f] = open_listener(L, false);
-            if (lfd[l * n_fe + f] < 0)
-                return 1;
+        int probe[SUP_ADDRS_MAX], np = 0;
+        while (np < n && (probe[np] = open_listener(&addrs[np], L->port,
+                                                    true)) >= 0)
+            np++;
+        for (int i = 0; i < np; i++)
+            close(probe[i]);
+        if (np < n)
+            return 1;
+        for (int i = 0; i < n; i++, n_bound++) {
+            if (L->address[0] && strcmp(L->address, addrs[i].shown) != 0)
+                log_notice("Opening listen socket on %s (%s) port %u (%u "
+                           "frontends).", L->address, addrs[i].shown,
+                           L->port, n_fe);
+            else
+                log_notice("Opening listen socket on %s port %u (%u "
+                           "frontends).", L->address[0] ? L->address
+                           : "all addresses", L->port, n_fe);
+            lfd_listener[n_bound] = l;
+            for (uint32_t f = 0; f < n_fe; f++) {
+                lfd[n_bound * n_fe + f] = open_listener(&addrs[i], L->port,
+                                                        false);
+                if (lfd[n_bound * n_fe + f] < 0)
+                    return 1;
+            }
         }
     }
     shm_params_t sp = {.n_fe = n_fe,
@@ -679,7 +745,8 @@ int sup_run(const cfg_t *cfg)
 
     sup.shm = &shm;
     sup.lfd = lfd;
-    sup.n_listeners = cfg->n_listeners;
+    sup.lfd_listener = lfd_listener;
+    sup.n_bound = n_bound;
     sup.efd = efd;
     sup.old_mask = old;
     sup.cfg = cfg;

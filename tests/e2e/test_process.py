@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from harness import (
-    REPO, Broker, PahoClient, check, check_eq, free_port, raw_client,
+    REPO, Broker, PahoClient, Skip, check, check_eq, free_port, raw_client,
     ringmq_only, timeout, wait_for)
 
 
@@ -215,6 +215,62 @@ def test_port_in_use_by_another_broker_is_an_error():
         c = raw_client(b.port, "still-first")
         c.ping()
         c.disconnect()
+
+
+def _mqtt_connects(family, host, port):
+    """CONNECT (3.1.1, clean session) on host and port: CONNACK 0?"""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect((host, port))
+        s.sendall(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02id")
+        return s.recv(4) == b"\x20\x02\x00\x00"
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+@timeout(30)
+def test_listener_name_with_two_addresses_binds_both():
+    """`listener PORT NAME` binds every address NAME resolves to, as
+    Mosquitto does: here 127.0.0.1 and ::1, from an /etc/hosts of the
+    test's own (a mount namespace; skipped where that is not allowed)."""
+    ringmq_only("uses ringmq's binary directly")
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    hosts = os.path.join(d, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n127.0.0.1 dualhost\n::1 dualhost\n")
+    probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                            "mount --bind %s /etc/hosts" % hosts],
+                           capture_output=True)
+    if probe.returncode != 0:
+        raise Skip("needs unshare -m and mount (root)")
+    port = free_port()
+    conf = os.path.join(d, "dual.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d dualhost\nallow_anonymous true\n"
+                "admin_socket none\nlog_dest stderr\n" % port)
+    log = open(os.path.join(d, "log"), "w+")
+    p = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                          "mount --bind %s /etc/hosts && exec %s -c %s"
+                          % (hosts, _bin(), conf)],
+                         cwd=d, stdout=log, stderr=log,
+                         start_new_session=True)
+    try:
+        check(_wait(lambda: _mqtt_connects(socket.AF_INET, "127.0.0.1",
+                                           port), 5),
+              "no CONNACK on 127.0.0.1")
+        check(_mqtt_connects(socket.AF_INET6, "::1", port),
+              "no CONNACK on ::1")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+        log.seek(0)
+        out = log.read()
+    check_eq(rc, 0, "exit status after SIGTERM")
+    check("dualhost (::1)" in out and "dualhost (127.0.0.1)" in out,
+          "both addresses logged: %r" % out[:800])
 
 
 @timeout(30)
