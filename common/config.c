@@ -995,7 +995,9 @@ cfg_parse_line(cfg_t *c, const char *line, const char *file, int lineno)
 int
 cfg_parse_file(cfg_t *c, const char *path)
 {
-    char buf[CFG_LINE_MAX + 2];
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t got;
     struct stat st;
     size_t len;
     FILE *f;
@@ -1022,23 +1024,25 @@ cfg_parse_file(cfg_t *c, const char *path)
     }
     strcpy(c->config_file, path);
 
-    while (fgets(buf, sizeof(buf), f) != NULL) {
+    /* getline() counts every byte, NULs included, and the limit applies
+     * to the line without its LF or CRLF. */
+    while ((got = getline(&buf, &cap, f)) > 0) {
         lineno++;
-        len = strlen(buf);
-        if (len > 0 && buf[len - 1] == '\n') {
+        len = (size_t) got;
+        if (buf[len - 1] == '\n') {
             buf[--len] = '\0';
-        } else if (!feof(f)) {
-            l.lineno = lineno;
-            rc = cfg_error(&l, "line is longer than %d characters",
-                           CFG_LINE_MAX);
-            goto done;
         }
         if (len > 0 && buf[len - 1] == '\r') {
             buf[--len] = '\0';
         }
-        if (len != strlen(buf)) {
-            l.lineno = lineno;
+        l.lineno = lineno;
+        if (memchr(buf, '\0', len) != NULL) {
             rc = cfg_error(&l, "line contains a NUL byte");
+            goto done;
+        }
+        if (len > CFG_LINE_MAX) {
+            rc = cfg_error(&l, "line is longer than %d characters",
+                           CFG_LINE_MAX);
             goto done;
         }
         if (cfg_parse_line(c, buf, path, lineno) < 0) {
@@ -1052,6 +1056,7 @@ cfg_parse_file(cfg_t *c, const char *path)
     }
 
 done:
+    free(buf);
     fclose(f);
     return rc;
 }

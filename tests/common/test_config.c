@@ -1553,6 +1553,59 @@ test_parse_file_long_line(void **state)
     assert_non_null(strstr(msg, want));
 }
 
+/* Parses the len bytes of text as a file; *msg gets what was printed. */
+static int
+parse_bytes(cfg_t *c, const char *text, size_t len, char *path,
+            size_t size, const char **msg)
+{
+    int fd, rc;
+
+    snprintf(path, size, "/tmp/ringmq_test_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t) len);
+    close(fd);
+    cfg_defaults(c);
+    cap_begin(STDERR_FILENO);
+    rc = cfg_parse_file(c, path);
+    *msg = cap_end();
+    unlink(path);
+    return rc;
+}
+
+/* A NUL byte is named as such; the length limit leaves out LF and CRLF. */
+static void
+test_parse_file_nul_and_crlf(void **state)
+{
+    static const char nul[] = "port 1884\nmax_keepalive 6\0000\n";
+    char text[1100], path[64], want[128];
+    const char *msg;
+    cfg_t c;
+
+    (void) state;
+    assert_int_equal(parse_bytes(&c, nul, sizeof(nul) - 1, path,
+                                 sizeof(path), &msg), -1);
+    snprintf(want, sizeof(want), "ringmq: %s:2: line contains a NUL byte",
+             path);
+    assert_non_null(strstr(msg, want));
+
+    /* A comment of exactly 1024 characters, with CRLF: accepted. */
+    memset(text, 'x', sizeof(text));
+    text[0] = '#';
+    memcpy(text + 1024, "\r\nport 1885\r\n", 13);
+    assert_int_equal(parse_bytes(&c, text, 1024 + 13, path, sizeof(path),
+                                 &msg), 0);
+    assert_int_equal(c.default_listener.port, 1885);
+
+    /* One more: too long. */
+    memset(text, 'x', sizeof(text));
+    text[0] = '#';
+    memcpy(text + 1025, "\r\n", 2);
+    assert_int_equal(parse_bytes(&c, text, 1025 + 2, path, sizeof(path),
+                                 &msg), -1);
+    assert_non_null(strstr(msg, ":1: line is longer than 1024"));
+}
+
 /* ---- command line ------------------------------------------------------ */
 
 static void
@@ -1864,6 +1917,7 @@ main(void)
         cmocka_unit_test(test_message_size_vs_packet_size),
         cmocka_unit_test(test_packet_size_vs_arena),
         cmocka_unit_test(test_parse_file),
+        cmocka_unit_test(test_parse_file_nul_and_crlf),
         cmocka_unit_test(test_parse_file_error_names_line),
         cmocka_unit_test(test_parse_file_unreadable),
         cmocka_unit_test(test_parse_file_long_line),
