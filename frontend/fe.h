@@ -270,6 +270,10 @@ int fe_xp_flush(fe_conn_t *c);
 bool fe_xp_may_read(const fe_conn_t *c);
 /* Rearms reading when OpenSSL holds decrypted bytes (after a pause). */
 void fe_xp_kick(fe_conn_t *c);
+/* From fe_resume(): a WebSocket close frame that came while c waited for
+ * its session (or for room) is answered and c closed once the packets
+ * before it are handled.  -1 when c was closed. */
+int fe_xp_close_due(fe_conn_t *c);
 /* For fe_close(): a best-effort goodbye (WebSocket close frame, TLS
  * close_notify), then frees the transport.  Does not close the fd. */
 void fe_xp_free(fe_conn_t *c);

@@ -643,6 +643,8 @@ void fe_resume(fe_conn_t *c)
     c->paused = false;
     if (fe_process_input(c) < 0)
         return;
+    if (c->x && fe_xp_close_due(c) < 0)
+        return;
     if (!c->paused && c->read_off && c->state != C_CONNECTING &&
         (c->x == NULL || fe_xp_may_read(c))) {
         event_add(c->ev_read, NULL);

@@ -46,6 +46,9 @@ struct fe_xport {
     bool write_wants_read; /* SSL_write waits for bytes from the peer */
     bool ssl_failed;       /* SSL_ERROR_SSL/SYSCALL: no SSL_shutdown */
     bool pong_due;         /* pong[] answers the latest ping, not sent */
+    bool close_due;        /* the client's close frame waits for what came
+                              before it (fe_xp_close_due()) */
+    uint16_t close_code;   /* what close_due answers with */
     uint8_t pong_len;
     uint8_t pong[125];     /* payload of the latest ping */
     const char *path;      /* websockets_path */
@@ -535,10 +538,22 @@ static void raw_keep(fe_xport_t *x, const uint8_t *p, size_t n, bool in_raw)
 /* Decodes the WebSocket stream buf[0..len) (x->raw or xp_rbuf) into
  * c->in and keeps what is left of an incomplete frame in x->raw.
  * Returns 0, or -1 when c was closed. */
+/* Answers the client's close frame (code) and closes c.  Returns -1. */
+static int ws_close_now(fe_conn_t *c, int code)
+{
+    const char *ignored;
+    ws_close_frame(c->x, code);
+    write_out(c, &ignored);
+    fe_close(c, false, "WebSocket close from client");
+    return -1;
+}
+
 static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
 {
     fe_xport_t *x = c->x;
     size_t pos = 0;
+    if (x->close_due)
+        return 0; /* nothing may follow a close frame (RFC 6455 5.5.1) */
     if (!x->ws_open) {
         int r = ws_upgrade(c, buf, len);
         if (r < 0)
@@ -552,7 +567,7 @@ static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
     while (pos < len) {
         size_t used;
         fe_ws_ev_t ev;
-        const char *why, *ignored;
+        const char *why;
         int r = fe_ws_decode(&x->dec, buf + pos, len - pos, &used, &ev,
                              &why);
         if (r == 0)
@@ -588,10 +603,16 @@ static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
              * closes cleanly, without the will). */
             if (c->in_len && fe_process_input(c) < 0)
                 return -1;
-            ws_close_frame(x, code);
-            write_out(c, &ignored);
-            fe_close(c, false, "WebSocket close from client");
-            return -1;
+            if (c->state == C_CONNECTING || (c->paused && c->in_len)) {
+                /* Not yet: a CONNECT waits for its session, or packets
+                 * for room.  As a FIN is read only then, the close is
+                 * answered once fe_resume() has handled them. */
+                x->close_due = true;
+                x->close_code = (uint16_t)code;
+                x->raw_len = 0;
+                return 0;
+            }
+            return ws_close_now(c, code);
         }
         default:
             break;
@@ -656,6 +677,15 @@ int fe_xp_on_read(fe_conn_t *c)
     read_update(c);
     fe_xp_kick(c);
     return 0;
+}
+
+int fe_xp_close_due(fe_conn_t *c)
+{
+    fe_xport_t *x = c->x;
+    if (!x->close_due || c->state == C_CONNECTING ||
+        (c->paused && c->in_len))
+        return 0;
+    return ws_close_now(c, x->close_code);
 }
 
 void fe_xp_kick(fe_conn_t *c)

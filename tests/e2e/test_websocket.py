@@ -18,7 +18,7 @@ import time
 from harness import (
     HERE, PINGRESP, SUBACK, Broker, Skip,
     check, check_broker_serves, check_eq, enc_connect, enc_publish,
-    enc_subscribe, fail, paho_client, ringmq_only, timeout)
+    enc_subscribe, fail, paho_client, ringmq_checks, ringmq_only, timeout)
 from transport import (
     WsRawClient, make_certs, read_http_response, recv_all_until_closed,
     tls_listener, ws_frame, ws_request, client_context)
@@ -155,6 +155,28 @@ def test_ws_frames_by_hand():
         c.send_raw(ws_frame(struct.pack("!H", 1000) + b"bye", op=0x8))
         c.expect_closed(3.0, "after a close frame")
         check_eq(c.close_code(), 1000, "echoed close code")
+
+
+def test_ws_close_frame_right_after_connect():
+    """CONNECT (with a will), PUBLISH and a close frame in one write: the
+    close is answered after the CONNECT got its session and the PUBLISH
+    went out, and the will is published (the close frame is not a
+    DISCONNECT), as when a FIN follows the CONNECT (MQTT-3.1.2-8; RFC
+    6455 7.1: a close frame does not cancel what came before it)."""
+    with Broker(listeners=[WS]) as b:
+        watch = paho_client(b.port, "wsc-watch", subscribe=("wsc/#", 0))
+        c = WsRawClient(b.ports[0])
+        c.send_raw(ws_frame(enc_connect("wsc-pub", will={
+                       "topic": "wsc/will", "payload": b"gone"}))
+                   + ws_frame(enc_publish("wsc/data", b"data"))
+                   + ws_frame(struct.pack("!H", 1000), op=0x8))
+        c.expect_closed(3.0, "after the close frame")
+        if ringmq_checks():
+            check_eq(c.close_code(), 1000, "echoed close code")
+        got = {m.topic: m.payload for m in watch.get_n(2, timeout=5.0)}
+        check_eq(got, {"wsc/data": b"data", "wsc/will": b"gone"},
+                 "the PUBLISH and the will")
+        watch.disconnect()
 
 
 def _http(port, data, timeout_s=3.0):
