@@ -123,6 +123,23 @@ int fe_ws_parse_upgrade(const uint8_t *buf, size_t len, const char *path,
     if ((size_t)(sp1 - s) != 3 || strncmp(s, "GET", 3) != 0)
         REFUSE(405, "method is not GET");
     size_t tl = (size_t)(sp2 - target);
+    /* The absolute form (RFC 7230 5.3.2, RFC 6455 4.2.1): the path is what
+     * follows the scheme and the authority. */
+    for (size_t k = 0; k < 2; k++) {
+        static const char *const schemes[] = {"http://", "https://"};
+        size_t sl = strlen(schemes[k]);
+        if (tl > sl && strncasecmp(target, schemes[k], sl) == 0) {
+            const char *slash = memchr(target + sl, '/', tl - sl);
+            if (slash == NULL) {
+                target = "/"; /* no path: the root (RFC 7230 5.3.1) */
+                tl = 1;
+            } else {
+                tl -= (size_t)(slash - target);
+                target = slash;
+            }
+            break;
+        }
+    }
     const char *q = memchr(target, '?', tl);
     if (q != NULL)
         tl = (size_t)(q - target);

@@ -103,6 +103,32 @@ static void test_upgrade_variants(void **state)
                                          "/ws", &r, &why),
                      (int)strlen(p2));
     assert_int_equal(parse(p2, &r, &why), -404);
+
+    /* the absolute form (RFC 7230 5.3.2): scheme and authority dropped */
+    static const char *const absolute[][2] = {
+        {"http://localhost:8080/mqtt", "/mqtt"},
+        {"HTTPS://h/mqtt?q=/x", "/mqtt"},
+        {"http://h/other", NULL},
+        {"http://h", NULL},
+        {"ftp://h/mqtt", NULL},
+    };
+    for (size_t i = 0; i < sizeof(absolute) / sizeof(absolute[0]); i++) {
+        char req2[512];
+        snprintf(req2, sizeof(req2),
+                 "GET %s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n", absolute[i][0]);
+        int n = parse(req2, &r, &why);
+        if (absolute[i][1] ? n != (int)strlen(req2) : n != -404)
+            fail_msg("%s: got %d", absolute[i][0], n);
+    }
+    const char *root = "GET http://h HTTP/1.1\r\nHost: a\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: " KEY "\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n";
+    assert_int_equal(fe_ws_parse_upgrade((const uint8_t *)root, strlen(root),
+                                         "/", &r, &why),
+                     (int)strlen(root));
 }
 
 static void expect_refused(const char *req, int status, const char *what)
