@@ -63,8 +63,12 @@ cJSON *ctl_build_request(const char *cmd, int argc, char **argv, char *err,
             key[kl] = '\0';
             val = eq + 1;
         }
-        if (!strcmp(key, "cmd") || !strcmp(key, "id") ||
-            cJSON_GetObjectItemCaseSensitive(req, key)) {
+        if (!strcmp(key, "cmd") || !strcmp(key, "id")) {
+            snprintf(err, errlen, "'%s' is not an argument (the command "
+                     "is the first word)", key);
+            goto fail;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(req, key)) {
             snprintf(err, errlen, "argument '%s' given twice", key);
             goto fail;
         }

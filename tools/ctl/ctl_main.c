@@ -191,6 +191,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return CTL_EXIT_OK;
+        } else if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "-p")) {
+            fprintf(stderr, "ringmqctl: option '%s' needs a value\n\n",
+                    argv[i]);
+            usage(stderr);
+            return CTL_EXIT_CONNECT;
         } else {
             fprintf(stderr, "ringmqctl: unknown option '%s'\n\n", argv[i]);
             usage(stderr);

@@ -86,7 +86,9 @@ static void test_usage_errors(void **state)
     assert_non_null(strstr(err, "twice"));
     assert_string_equal(build("clients", 1, "=1"), "");
     assert_string_equal(build("clients", 1, "cmd=x"), "");
+    assert_non_null(strstr(err, "'cmd' is not an argument"));
     assert_string_equal(build("clients", 1, "id=7"), "");
+    assert_non_null(strstr(err, "'id' is not an argument"));
 }
 
 int main(void)
