@@ -535,9 +535,6 @@ static void raw_keep(fe_xport_t *x, const uint8_t *p, size_t n, bool in_raw)
     x->raw_len = n;
 }
 
-/* Decodes the WebSocket stream buf[0..len) (x->raw or xp_rbuf) into
- * c->in and keeps what is left of an incomplete frame in x->raw.
- * Returns 0, or -1 when c was closed. */
 /* Answers the client's close frame (code) and closes c.  Returns -1. */
 static int ws_close_now(fe_conn_t *c, int code)
 {
@@ -548,6 +545,9 @@ static int ws_close_now(fe_conn_t *c, int code)
     return -1;
 }
 
+/* Decodes the WebSocket stream buf[0..len) (x->raw or xp_rbuf) into
+ * c->in and keeps what is left of an incomplete frame in x->raw.
+ * Returns 0, or -1 when c was closed. */
 static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
 {
     fe_xport_t *x = c->x;
