@@ -26,8 +26,9 @@ typedef struct fe_pub {
                            of an alias pushed it over): not sendable */
 } fe_pub_t;
 
-static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
-                     const uint32_t *ids, uint32_t n_ids, fe_pub_t *p)
+static void pub_size_as(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
+                        const uint32_t *ids, uint32_t n_ids, bool new_alias,
+                        fe_pub_t *p)
 {
     p->own_len = 0;
     p->props_len = 0;
@@ -50,7 +51,8 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
                 p->alias = (uint16_t)e->val;
                 p->alias_known = true;
                 rem -= v->tlen;
-            } else if (e == NULL && c->alias_out_n < c->alias_out_max) {
+            } else if (new_alias && e == NULL &&
+                       c->alias_out_n < c->alias_out_max) {
                 p->alias = (uint16_t)(c->alias_out_n + 1);
             }
             if (p->alias) {
@@ -86,6 +88,18 @@ static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
     }
     p->remaining = (uint32_t)rem;
     p->total = 1u + (uint32_t)mqtt_varint_size(p->remaining) + p->remaining;
+}
+
+static void pub_size(fe_conn_t *c, const msg_view_t *v, uint8_t qos,
+                     const uint32_t *ids, uint32_t n_ids, fe_pub_t *p)
+{
+    pub_size_as(c, v, qos, ids, n_ids, true, p);
+    /* A new alias is ours to give, not when its three bytes take the
+     * packet over the client's Maximum Packet Size: the message would be
+     * dropped, and every later one on the topic too (the alias is
+     * registered only when sent). */
+    if (p->alias && !p->alias_known && c->max_pkt && p->total > c->max_pkt)
+        pub_size_as(c, v, qos, ids, n_ids, false, p);
 }
 
 /* Room a PUBLISH sized by pub_size() needs in c's queue: header bytes

@@ -1159,6 +1159,32 @@ def test_topic_alias_outbound():
                  "first delivery on a new connection")
 
 
+def test_topic_alias_outbound_not_over_maximum_packet_size():
+    """A message that fits the client's Maximum Packet Size only without a
+    Topic Alias goes without one (the alias would take it over and drop
+    it, and the next message on the topic too); a smaller one later on
+    the topic gets the alias."""
+    with Broker() as b:
+        s = client5(b.port, "tam-sub", props=[(MAXIMUM_PACKET_SIZE, 60),
+                                              (TOPIC_ALIAS_MAXIMUM, 5)])
+        s.subscribe([("tam/t", Q1)])
+        pub = client5(b.port, "tam-pub")
+        # 1 + 1 + (2 + 5 + 2 + 1 + 47) = 59 bytes; 62 with an alias.
+        pub.publish("tam/t", b"a" * 47, qos=1)
+        pub.publish("tam/t", b"b" * 47, qos=1)
+        pub.publish("tam/t", b"small", qos=1)
+        got = [s.recv_publish() for _ in range(3)]
+        check_eq([(m.topic, m.payload[:1]) for m in got[:2]],
+                 [("tam/t", b"a"), ("tam/t", b"b")],
+                 "the two 59-byte messages, topic in full")
+        check(not got[0].props.has(TOPIC_ALIAS) and
+              not got[1].props.has(TOPIC_ALIAS), "no alias on them")
+        check_eq(got[2].payload, b"small", "the small one")
+        if ringmq_checks():
+            check_eq((got[2].topic, got[2].props.get(TOPIC_ALIAS)),
+                     ("tam/t", 1), "the small one gets the alias")
+
+
 def test_topic_alias_outbound_off():
     """max_topic_alias_broker 0: no alias is assigned even to a client that
     allows them (paho-mqtt 1.6 announces a maximum but cannot resolve
