@@ -128,12 +128,10 @@ typedef struct fe_conn {
     uint16_t auth_out_len;
     bool auth_done;       /* the exchange ended well: CONNECT goes on */
     bool reauth;          /* a re-authentication (AUTH 0x19) under way */
-    uint32_t n_subids;    /* OUT_SUBID records read ahead (subids[]) */
 
     /* Large and cold last: every field above is near the others, so an
      * event on a connection touches a few cache lines, not a few pages. */
     char peer[64];
-    uint32_t subids[FE_SUBIDS_MAX];
     struct iovec iov[FE_IOV_CAP];
     uint8_t hb[FE_HB_CAP];
 } fe_conn_t;

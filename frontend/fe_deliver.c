@@ -275,16 +275,23 @@ int fe_drain_slot(fe_conn_t *c)
     /* Each record is consumed before its reference shows up in the
      * connection's queue (ARENA_CRASH_ORDER): a kill at any point leaves no
      * reference owned twice (docs/architecture.md, "Crash story"). */
-    for (; n > 0; n--) {
+    for (uint32_t take; n > 0; n -= take) {
+        /* A delivery's further Subscription Identifiers come before it
+         * as OUT_SUBID records.  They are read here and consumed with it
+         * (take records at once), so a delivery that has to wait, or a
+         * connection that ends, leaves them in the ring. */
+        uint32_t extra[FE_SUBIDS_MAX], n_extra = 0, k = 0;
         out_rec_t o;
-        memcpy(&o, ring_peek(r, 0), sizeof(o));
-        if (o.type == OUT_SUBID) {
-            /* More identifiers of the delivery that follows. */
-            if (c->n_subids < FE_SUBIDS_MAX)
-                c->subids[c->n_subids++] = o.aux;
-            ring_consume(r, 1);
-            continue;
+        for (;; k++) {
+            if (k == n)
+                return 0; /* its delivery is not committed yet */
+            memcpy(&o, ring_peek(r, k), sizeof(o));
+            if (o.type != OUT_SUBID)
+                break;
+            if (n_extra < FE_SUBIDS_MAX)
+                extra[n_extra++] = o.aux;
         }
+        take = k + 1;
         /* Through a shared subscription, aux names the group and the
          * identifier came as OUT_SUBID. */
         bool shared = (o.flags & OUT_F_SHARED) != 0;
@@ -292,16 +299,15 @@ int fe_drain_slot(fe_conn_t *c)
         uint32_t n_ids = 0;
         if (o.aux && !shared)
             ids[n_ids++] = o.aux;
-        for (uint32_t i = 0; i < c->n_subids; i++)
-            ids[n_ids++] = c->subids[i];
+        for (uint32_t i = 0; i < n_extra; i++)
+            ids[n_ids++] = extra[i];
         uint32_t len;
         msg_view_t v;
         uint8_t *m = arena_get(a, o.h, &len);
         if (m == NULL || msg_open(m, len, &v) < 0) {
             log_err("slot %u: output record with stale handle skipped",
                     c->slot);
-            c->n_subids = 0;
-            ring_consume(r, 1);
+            ring_consume(r, take);
             continue;
         }
         fe_pub_t p;
@@ -323,7 +329,6 @@ int fe_drain_slot(fe_conn_t *c)
             if (!fe_out_room(c, iovs, bytes))
                 return 0; /* socket full: EV_WRITE resumes us */
         }
-        c->n_subids = 0;
         if (expired || too_big) {
             /* Not for this client: MQTT 5 Message Expiry passed while it
              * was queued, or the packet is above the client's Maximum
@@ -335,7 +340,7 @@ int fe_drain_slot(fe_conn_t *c)
             log_debug("Client %s: %s message on %.*s dropped", c->client_id,
                       too_big ? "oversized" : "expired", (int)v.tlen,
                       v.topic);
-            ring_consume(r, 1);
+            ring_consume(r, take);
             __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,
                              __ATOMIC_RELEASE);
             arena_release(a, o.h);
@@ -348,13 +353,13 @@ int fe_drain_slot(fe_conn_t *c)
              * it came from, for a kill before the consume (sess_repair). */
             sess_inflight_t *e = sess_inf_add(fe->shm, c->slot, o.qos,
                                               retain, o.h,
-                                              (uint32_t)r->tail,
+                                              (uint32_t)r->tail + k,
                                               n_ids ? ids[0] : 0,
                                               shared ? o.aux : 0);
             pid = e->pid;
             CRASH_POINT("fe_inflight_added");
         }
-        ring_consume(r, 1);
+        ring_consume(r, take);
         /* Release: the worker's acquire load in fo_has_room() sees the
          * bytes leave the queue only with the record consumed. */
         __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,

@@ -156,13 +156,19 @@ uint32_t sess_repair(shm_t *s, uint32_t slot)
     }
     sl->n_inflight = n;
     /* An entry is added before its record is consumed: if the holder died
-     * in between, the record at the tail is the entry's (same position,
-     * same handle) and its reference is the entry's now. */
+     * in between, the record at ring_pos is the entry's (same handle) and
+     * its reference is the entry's now; it and the OUT_SUBID records
+     * before it at the tail are consumed together (fe_drain_slot()). */
     ring_t *r = sess_ring(s, slot);
-    if (newest && newest->state == INF_SENT && ring_count(r) > 0 &&
-        newest->ring_pos == (uint32_t)r->tail &&
-        ((out_rec_t *)ring_peek(r, 0))->h == newest->h)
-        ring_consume(r, 1);
+    uint32_t k = newest ? newest->ring_pos - (uint32_t)r->tail : 0;
+    if (newest && newest->state == INF_SENT && k < ring_count(r) &&
+        ((out_rec_t *)ring_peek(r, k))->h == newest->h) {
+        bool ids_only = true;
+        for (uint32_t j = 0; j < k; j++)
+            ids_only &= ((out_rec_t *)ring_peek(r, j))->type == OUT_SUBID;
+        if (ids_only)
+            ring_consume(r, k + 1);
+    }
     /* Inbound QoS 2 ids awaiting PUBREL: the count from the bitmap. */
     const uint64_t *q = (const uint64_t *)sess_qos2(s, slot);
     uint32_t n2 = 0;

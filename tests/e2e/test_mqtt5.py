@@ -1400,6 +1400,36 @@ def test_reason_string_left_out_above_client_maximum():
               "Reason String to a client without a limit")
 
 
+def test_waiting_delivery_keeps_its_subscription_identifiers():
+    """A delivery that waits for the Receive Maximum window keeps all its
+    Subscription Identifiers when the connection ends before it is sent:
+    the new connection gets it with both (MQTT-3.3.4-3)."""
+    ringmq_only("Mosquitto sends one copy per subscription, each with its "
+                "own identifier")
+    with Broker() as b:
+        props = [(SESSION_EXPIRY, 60), (RECEIVE_MAXIMUM, 1)]
+        c = client5(b.port, "wsi", clean=False, props=props)
+        c.subscribe([("wsi/+", Q1)], props=[(SUBSCRIPTION_ID, 1)])
+        c.subscribe([("wsi/a", Q1)], props=[(SUBSCRIPTION_ID, 2)])
+        pub = client5(b.port, "wsi-pub")
+        pub.publish("wsi/a", b"A", qos=1)
+        pub.publish("wsi/a", b"B", qos=1)
+        m = c.recv_publish(ack=False)
+        check_eq((m.payload, sorted(m.props.all(SUBSCRIPTION_ID))),
+                 (b"A", [1, 2]), "first delivery (payload, identifiers)")
+        c.expect_nothing(0.5, "B beyond Receive Maximum 1")
+        c.close()
+        time.sleep(0.3)
+        c = client5(b.port, "wsi", clean=False, props=props)
+        got = {}
+        for _ in range(2):
+            m = c.recv_publish()
+            got[m.payload] = m
+        check_eq(sorted(got[b"B"].props.all(SUBSCRIPTION_ID)), [1, 2],
+                 "identifiers of the delivery that waited")
+        c.disconnect()
+
+
 def test_resend_after_reconnect_respects_receive_maximum():
     """Five QoS 1 messages in flight, never acknowledged; the client comes
     back (Clean Start 0) announcing Receive Maximum 2: it gets two of them

@@ -176,6 +176,37 @@ static void test_repair_after_kill(void **state)
     assert_int_equal(blocks(), 0);
 }
 
+/* The same with a delivery's OUT_SUBID records before it: the entry
+ * names the delivery's position, and repair consumes the identifiers
+ * with it; an entry whose record was consumed leaves the ring alone. */
+static void test_repair_with_subids(void **state)
+{
+    (void)state;
+    ring_t *r = sess_ring(&s, 2);
+    ring_init(r, s.hdr->out_cap, sizeof(out_rec_t));
+    out_rec_t id1 = {.type = OUT_SUBID, .aux = 7};
+    out_rec_t id2 = {.type = OUT_SUBID, .aux = 8};
+    out_rec_t o = {.h = msg(), .type = OUT_DELIVER, .qos = 1, .aux = 6};
+    out_rec_t next = {.type = OUT_SUBID, .aux = 9};
+    const out_rec_t *recs[] = {&id1, &id2, &o, &next};
+    for (int i = 0; i < 4; i++) {
+        memcpy(ring_slot(r, 0), recs[i], sizeof(out_rec_t));
+        ring_commit(r, 1);
+    }
+    /* Taken (entry at the delivery's position), not consumed. */
+    sess_inf_add(&s, 2, 1, 0, o.h, (uint32_t)r->tail + 2, 6, 0);
+    uint64_t before = blocks();
+    assert_int_equal(sess_repair(&s, 2), 1);
+    assert_int_equal(ring_count(r), 1); /* the next delivery's identifier */
+    assert_int_equal(((out_rec_t *)ring_peek(r, 0))->aux, 9);
+    assert_int_equal(blocks(), before);
+    assert_int_equal(sess_repair(&s, 2), 1);
+    assert_int_equal(ring_count(r), 1);
+    ring_consume(r, 1);
+    sess_inf_clear(&s, 2);
+    assert_int_equal(blocks(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_positions_never_wrap),
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_repair_after_kill),
+        cmocka_unit_test(test_repair_with_subids),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
