@@ -101,7 +101,9 @@ static uint64_t now_ms(void)
 typedef struct {
     struct sockaddr_storage sa;
     socklen_t len;
-    bool v6only; /* IPv4 has sockets of its own: the name has several */
+    bool several; /* one of a host name's addresses: IPv6 is IPv6 only
+                     (IPv4 has sockets of its own), and one the machine
+                     cannot bind (no IPv6) is skipped */
     char shown[INET6_ADDRSTRLEN];
 } sup_addr_t;
 
@@ -158,8 +160,16 @@ static int resolve_listener(const cfg_listener_t *l, sup_addr_t *a)
         return -1;
     }
     for (int i = 0; i < n; i++)
-        a[i].v6only = n > 1;
+        a[i].several = n > 1;
     return n;
+}
+
+/* True when the probe of a failed because the machine cannot bind that
+ * kind of address (IPv6 off) and a is one of several: it is skipped. */
+static bool unusable(const sup_addr_t *a, bool probe)
+{
+    return probe && a->several &&
+           (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL);
 }
 
 /* A listening socket on a, with SO_REUSEPORT so that every frontend has
@@ -171,7 +181,8 @@ static int open_listener(const sup_addr_t *a, uint16_t port, bool probe)
     int family = a->sa.ss_family;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        log_err("socket() failed: %s", strerror(errno));
+        if (!unusable(a, probe))
+            log_err("socket() failed: %s", strerror(errno));
         return -1;
     }
     int one = 1, zero = 0;
@@ -180,13 +191,16 @@ static int open_listener(const sup_addr_t *a, uint16_t port, bool probe)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-                   a->v6only ? &one : &zero, sizeof(int));
+                   a->several ? &one : &zero, sizeof(int));
     if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) {
-        log_err("bind() to %s port %u failed: %s%s", a->shown, port,
-                strerror(errno),
-                probe && errno == EADDRINUSE
-                    ? " (another process listens there)" : "");
+        int e = errno;
+        if (!unusable(a, probe))
+            log_err("bind() to %s port %u failed: %s%s", a->shown, port,
+                    strerror(e),
+                    probe && e == EADDRINUSE
+                        ? " (another process listens there)" : "");
         close(fd);
+        errno = e;
         return -1;
     }
     if (!probe && listen(fd, 4096) < 0) {
@@ -195,6 +209,30 @@ static int open_listener(const sup_addr_t *a, uint16_t port, bool probe)
         return -1;
     }
     return fd;
+}
+
+/* Resolves l and probes its addresses (before any listening socket of
+ * ours is open, so only another process can be in the way): the usable
+ * ones in a, their number, or -1 (logged). */
+static int probe_listener(const cfg_listener_t *l, sup_addr_t *a)
+{
+    int n = resolve_listener(l, a), m = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = open_listener(&a[i], l->port, true);
+        if (fd >= 0) {
+            close(fd);
+            a[m++] = a[i];
+        } else if (unusable(&a[i], true)) {
+            log_warn("listener %s port %u: address %s skipped: %s",
+                     l->address, l->port, a[i].shown, strerror(errno));
+        } else {
+            return -1;
+        }
+    }
+    if (n > 0 && m == 0)
+        log_err("listener %s port %u: none of its addresses can be bound",
+                l->address, l->port);
+    return n < 0 || m == 0 ? -1 : m;
 }
 
 static void raise_fd_limit(void)
@@ -661,24 +699,20 @@ int sup_run(const cfg_t *cfg)
         log_err("daemon() failed: %s", strerror(errno));
         return 1;
     }
+    /* Every probe before the first socket of ours: two listeners of the
+     * configuration may share a port (a wildcard and a specific address),
+     * as they do with SO_REUSEPORT. */
+    static sup_addr_t addrs[CFG_MAX_LISTENERS][SUP_ADDRS_MAX];
+    int n_addrs[CFG_MAX_LISTENERS];
+    for (int l = 0; l < cfg->n_listeners; l++)
+        if ((n_addrs[l] = probe_listener(&cfg->listeners[l], addrs[l])) < 0)
+            return 1;
     for (int l = 0; l < cfg->n_listeners; l++) {
         const cfg_listener_t *L = &cfg->listeners[l];
-        sup_addr_t addrs[SUP_ADDRS_MAX];
-        int n = resolve_listener(L, addrs);
-        if (n < 0)
-            return 1;
-        int probe[SUP_ADDRS_MAX], np = 0;
-        while (np < n && (probe[np] = open_listener(&addrs[np], L->port,
-                                                    true)) >= 0)
-            np++;
-        for (int i = 0; i < np; i++)
-            close(probe[i]);
-        if (np < n)
-            return 1;
-        for (int i = 0; i < n; i++, n_bound++) {
-            if (L->address[0] && strcmp(L->address, addrs[i].shown) != 0)
+        for (int i = 0; i < n_addrs[l]; i++, n_bound++) {
+            if (L->address[0] && strcmp(L->address, addrs[l][i].shown))
                 log_notice("Opening listen socket on %s (%s) port %u (%u "
-                           "frontends).", L->address, addrs[i].shown,
+                           "frontends).", L->address, addrs[l][i].shown,
                            L->port, n_fe);
             else
                 log_notice("Opening listen socket on %s port %u (%u "
@@ -686,8 +720,8 @@ int sup_run(const cfg_t *cfg)
                            : "all addresses", L->port, n_fe);
             lfd_listener[n_bound] = l;
             for (uint32_t f = 0; f < n_fe; f++) {
-                lfd[n_bound * n_fe + f] = open_listener(&addrs[i], L->port,
-                                                        false);
+                lfd[n_bound * n_fe + f] = open_listener(&addrs[l][i],
+                                                        L->port, false);
                 if (lfd[n_bound * n_fe + f] < 0)
                     return 1;
             }

@@ -274,6 +274,87 @@ def test_listener_name_with_two_addresses_binds_both():
 
 
 @timeout(30)
+def test_two_listeners_of_the_config_on_one_port():
+    """`listener P` and `listener P 127.0.0.1` in one file: both open (the
+    check for another process on the port runs before any socket of the
+    broker's own is open)."""
+    ringmq_only("uses ringmq's binary directly")
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    conf = os.path.join(d, "two.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d\nlistener %d 127.0.0.1\nallow_anonymous true\n"
+                "admin_socket none\n" % (port, port))
+    p = subprocess.Popen([_bin(), "-c", conf], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        check(_wait(lambda: _mqtt_connects(socket.AF_INET, "127.0.0.1",
+                                           port), 5),
+              "no CONNACK on 127.0.0.1 port %d" % port)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+    check_eq(rc, 0, "exit status after SIGTERM")
+
+
+_NO_IPV6_CHECK = """
+import socket, sys, time
+port = int(sys.argv[1])
+for _ in range(50):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"\\x10\\x0e\\x00\\x04MQTT\\x04\\x02\\x00\\x3c\\x00\\x02id")
+        sys.exit(0 if s.recv(4) == b"\\x20\\x02\\x00\\x00" else 1)
+    except OSError:
+        time.sleep(0.1)
+    finally:
+        s.close()
+sys.exit(2)
+"""
+
+
+@timeout(30)
+def test_listener_name_skips_an_address_the_machine_cannot_bind():
+    """A host name with an IPv6 and an IPv4 address on a machine without
+    IPv6 (a network namespace with IPv6 disabled, as in many containers):
+    the IPv6 address is skipped with a warning and the broker serves on
+    IPv4 (binding only the first address used to be enough here)."""
+    ringmq_only("uses ringmq's binary directly")
+    d = tempfile.mkdtemp(prefix="ringmq-e2e-")
+    hosts = os.path.join(d, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n::1 dualhost\n127.0.0.1 dualhost\n")
+    check_py = os.path.join(d, "check.py")
+    with open(check_py, "w") as f:
+        f.write(_NO_IPV6_CHECK)
+    port = free_port()
+    conf = os.path.join(d, "dual.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d dualhost\nallow_anonymous true\n"
+                "admin_socket none\nlog_dest stderr\n" % port)
+    setup = ("mount --bind %s /etc/hosts && ip link set lo up && "
+             "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+             "net.ipv6.conf.lo.disable_ipv6=1" % hosts)
+    probe = subprocess.run(["unshare", "-mn", "sh", "-c", setup],
+                           capture_output=True)
+    if probe.returncode != 0:
+        raise Skip("needs unshare -mn, mount, ip and sysctl (root)")
+    log = os.path.join(d, "log")
+    script = ("%s && { %s -c %s > %s 2>&1 & pid=$!; /usr/bin/python3 %s %d; "
+              "rc=$?; kill -TERM $pid; wait $pid; exit $rc; }"
+              % (setup, _bin(), conf, log, check_py, port))
+    r = subprocess.run(["unshare", "-mn", "sh", "-c", script], cwd=d,
+                       capture_output=True, timeout=20)
+    with open(log) as f:
+        out = f.read()
+    check_eq(r.returncode, 0, "CONNACK on 127.0.0.1 (log: %r)" % out[-800:])
+    check("address ::1 skipped" in out, "the warning: %r" % out[-800:])
+
+
+@timeout(30)
 def test_port_option_without_config():
     """`ringmq -p PORT`: local-only listener, anonymous clients allowed."""
     ringmq_only("uses ringmq's binary directly")
