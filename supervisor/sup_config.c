@@ -185,13 +185,19 @@ static int parse_captured(cfg_t *next, const cfg_t *run, char *out,
         close(saved);
         off_t end = lseek(mfd, 0, SEEK_END);
         off_t from = end > (off_t)size - 1 ? end - ((off_t)size - 1) : 0;
+        char before = '\n'; /* the byte before the window */
+        if (from > 0 && pread(mfd, &before, 1, from - 1) != 1)
+            before = '\0';
         ssize_t n = pread(mfd, out, size - 1, from);
         out[n > 0 ? n : 0] = '\0';
         if (from > 0 && n > 0) {
             /* Start at a line: drop the partial one at the front. */
-            char *nl = strchr(out, '\n');
-            size_t skip = nl ? (size_t)(nl + 1 - out) : (size_t)n;
-            memmove(out, out + skip, (size_t)n - skip + 1);
+            size_t skip = 0;
+            if (before != '\n') {
+                char *nl = strchr(out, '\n');
+                skip = nl ? (size_t)(nl + 1 - out) : (size_t)n;
+                memmove(out, out + skip, (size_t)n - skip + 1);
+            }
             *cut = (size_t)from + skip;
         }
     }
