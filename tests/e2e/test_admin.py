@@ -674,6 +674,42 @@ def test_reload_error_after_many_warnings():
         a.close()
 
 
+def test_reload_keeps_a_whole_first_line():
+    """When the window of parser output a reload keeps begins exactly at a
+    line, that line is kept (the byte before the window says so)."""
+    ringmq_only(WHY)
+    keep = 8191  # SUP_CAPTURE_MAX - 1 bytes of the end are kept
+    broker_bin = os.path.join(os.path.dirname(ringmqctl_bin()), "ringmq")
+    with Broker() as b:
+        a = admin(b)
+        with open(b.conf_path) as f:
+            orig = f.read()
+        # Vary the fatal line's length until the window starts at a line.
+        for bad in range(1, 200):
+            conf = (orig + "persistence true\n" * 200 +
+                    "max_keepalive %s\n" % ("x" * bad))
+            with open(b.conf_path, "w") as f:
+                f.write(conf)
+            # The same parser, run directly, prints the same text.
+            out = subprocess.run([broker_bin, "-c", b.conf_path],
+                                 capture_output=True, timeout=10).stderr
+            start = len(out) - keep
+            if start > 0 and out[start - 1:start] == b"\n":
+                break
+        else:
+            fail("no fatal line length puts the window at a line start")
+        first = out[start:].split(b"\n")[0].decode()
+        check(first.startswith("ringmq: "), "a parser line: %r" % first)
+        r = a.request("reload")
+        check_eq(r["error"]["code"], "config_error", "error code")
+        with open(b.conf_path, "w") as f:
+            f.write(orig + "persistence true\n" * 200)
+        # The messages of a failed reload are logged: the first one kept.
+        check(_wait(lambda: "reload: " + first[len("ringmq: "):] in b.log(),
+                    3), "the whole first line of the window is logged")
+        a.close()
+
+
 # ------------------------------------------------------------- shutdown
 
 def test_shutdown():
