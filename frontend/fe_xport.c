@@ -535,6 +535,15 @@ static void raw_keep(fe_xport_t *x, const uint8_t *p, size_t n, bool in_raw)
     x->raw_len = n;
 }
 
+/* A client's close frame waits while the packets before it cannot be
+ * handled yet: a CONNECT waits for its session, or packets for room.  As
+ * a FIN is read only then, the close is answered once fe_resume() has
+ * handled them (fe_xp_close_due()). */
+static bool close_must_wait(const fe_conn_t *c)
+{
+    return c->state == C_CONNECTING || (c->paused && c->in_len);
+}
+
 /* Answers the client's close frame (code) and closes c.  Returns -1. */
 static int ws_close_now(fe_conn_t *c, int code)
 {
@@ -603,10 +612,7 @@ static int ws_input(fe_conn_t *c, uint8_t *buf, size_t len)
              * closes cleanly, without the will). */
             if (c->in_len && fe_process_input(c) < 0)
                 return -1;
-            if (c->state == C_CONNECTING || (c->paused && c->in_len)) {
-                /* Not yet: a CONNECT waits for its session, or packets
-                 * for room.  As a FIN is read only then, the close is
-                 * answered once fe_resume() has handled them. */
+            if (close_must_wait(c)) {
                 x->close_due = true;
                 x->close_code = (uint16_t)code;
                 x->raw_len = 0;
@@ -682,8 +688,7 @@ int fe_xp_on_read(fe_conn_t *c)
 int fe_xp_close_due(fe_conn_t *c)
 {
     fe_xport_t *x = c->x;
-    if (!x->close_due || c->state == C_CONNECTING ||
-        (c->paused && c->in_len))
+    if (!x->close_due || close_must_wait(c))
         return 0;
     return ws_close_now(c, x->close_code);
 }
