@@ -238,8 +238,15 @@ void fe_flush_dirty(void);
 /* Writes c's queue now; returns 0, or -1 when c was closed. */
 int fe_flush(fe_conn_t *c);
 /* Puts c's socket into delayed-ACK (pingpong) mode before a QoS 2 PUBLISH
- * goes out; clears reply_next, sets ack_delayed. */
+ * goes out (fe_ack_delay_set()). */
 void fe_delay_ack(fe_conn_t *c);
+/* The state change that goes with it, for fe_delay_ack() and its io_uring
+ * command (fe_uring.c): clears reply_next, sets ack_delayed. */
+static inline void fe_ack_delay_set(fe_conn_t *c)
+{
+    c->reply_next = false;
+    c->ack_delayed = true;
+}
 /* Applies the result of one write of c's queue: w bytes written, or w < 0
  * with errno err.  Sent iovecs are dropped (their references released);
  * EAGAIN arms EV_WRITE; another error closes c.  Returns 1 when output is

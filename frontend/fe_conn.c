@@ -561,8 +561,7 @@ static void quickack(fe_conn_t *c, int on)
 
 void fe_delay_ack(fe_conn_t *c)
 {
-    c->reply_next = false;
-    c->ack_delayed = true;
+    fe_ack_delay_set(c);
     quickack(c, 0);
 }
 

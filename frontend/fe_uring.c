@@ -205,8 +205,7 @@ int fe_uring_flush_dirty(void)
                 /* fe_delay_ack() as a command in this submission */
                 prep_setsockopt(io_uring_get_sqe(&ring), fd, fixed_ok,
                                 IPPROTO_TCP, TCP_QUICKACK, &zero);
-                c->reply_next = false;
-                c->ack_delayed = true;
+                fe_ack_delay_set(c);
             }
             struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
             const struct iovec *v = c->iov + c->iov_head;
