@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 5
+#define SHM_LAYOUT_VERSION 6
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -27,8 +27,10 @@
 enum { PROC_SUPERVISOR = 0, PROC_FRONTEND = 1, PROC_FANOUT = 2 };
 
 /* Per-process block: every field is written by that process only, except
- * `futex`, which producers bump to wake a sleeping worker. */
-typedef struct proc {
+ * `futex`, which producers bump to wake a sleeping worker.  Each block
+ * starts a cache line of its own: a frontend counts every send, and the
+ * next block's `sleeping` and `futex` are read and written by others. */
+typedef struct __attribute__((aligned(64))) proc {
     int32_t pid;       /* set by the supervisor before fork */
     uint32_t role;
     uint32_t index;
@@ -76,7 +78,6 @@ typedef struct proc {
                                  sends) of connections' queues */
     uint64_t writes_held;     /* frontend: writes held back to share one
                                  with the next delivery (fe_hold.c) */
-    uint8_t pad[16];
 } proc_t;
 
 /*
