@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "fe.h"
@@ -173,17 +174,25 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     fe_flush_dirty();
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* Signals come through a signalfd, not libevent's signal events: a
+ * frontend the supervisor respawns inherits the supervisor's event base,
+ * and libevent keeps signal events in one base per process (it warned
+ * "Added a signal to event base ... with signals already added" on every
+ * respawn). */
+static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     (void)arg;
-    if (sig == SIGHUP) {
-        /* The supervisor passes SIGHUP on: certificates are read again
-         * for new connections. */
-        fe_tls_reload();
-        return;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            /* The supervisor passes SIGHUP on: certificates are read
+             * again for new connections. */
+            fe_tls_reload();
+            continue;
+        }
+        event_base_loopbreak(fe->base);
     }
-    event_base_loopbreak(fe->base);
 }
 
 int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
@@ -248,18 +257,22 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     struct timeval sec = {1, 0};
     event_add(fe->ev_tick, &sec);
     fe->ev_retry = event_new(fe->base, -1, 0, on_retry, NULL);
-    struct event *ev_term = evsignal_new(fe->base, SIGTERM, on_signal, NULL);
-    struct event *ev_int = evsignal_new(fe->base, SIGINT, on_signal, NULL);
-    struct event *ev_hup = evsignal_new(fe->base, SIGHUP, on_signal, NULL);
-    event_add(ev_term, NULL);
-    event_add(ev_int, NULL);
-    event_add(ev_hup, NULL);
-    /* The supervisor forked us with SIGHUP blocked: one sent before the
-     * handler existed is delivered now. */
-    sigset_t hup;
-    sigemptyset(&hup);
-    sigaddset(&hup, SIGHUP);
-    sigprocmask(SIG_UNBLOCK, &hup, NULL);
+    /* The supervisor forked us with SIGHUP blocked: one sent before now
+     * waits in the signalfd. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        log_err("signalfd() failed: %s", strerror(errno));
+        return 1;
+    }
+    struct event *ev_sig = event_new(fe->base, sfd, EV_READ | EV_PERSIST,
+                                     on_signal, NULL);
+    event_add(ev_sig, NULL);
 
     fe->proc->started = (uint64_t)fe->now;
     log_info("frontend %u started", idx);
@@ -285,9 +298,8 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_free(fe->ev_wake);
     event_free(fe->ev_tick);
     event_free(fe->ev_retry);
-    event_free(ev_term);
-    event_free(ev_int);
-    event_free(ev_hup);
+    event_free(ev_sig);
+    close(sfd);
     event_base_free(fe->base);
     fe_tls_free();
     mem_free(fe->ev_listen);
