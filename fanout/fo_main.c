@@ -76,10 +76,20 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
     if (fo_room(fo, slot, bytes, recs))
         return 1;
     sess_slot_t *s = shm_slot(fo->shm, slot);
-    if (s->drops++ % 1000 == 0)
-        log_warn("Outgoing messages are being dropped for the client in "
-                 "slot %u (queue full, %llu dropped so far).",
-                 slot, (unsigned long long)s->drops);
+    if (s->drops++ % 1000 == 0) {
+        /* As Mosquitto words it, with what an operator needs to tell a
+         * client that does not read from one that is offline. */
+        uint32_t blen = 0;
+        const uint8_t *id = arena_get(&fo->shm->arena, s->client_id, &blen);
+        int n = id && blen >= 2 && 2u + blob_len(id) <= blen
+                    ? (int)blob_len(id) : 0;
+        log_warn("Outgoing messages are being dropped for client %.*s "
+                 "(%s, queue full: max_queued_messages or "
+                 "max_queued_bytes; %llu dropped so far).",
+                 n, n ? (const char *)id + 2 : "",
+                 s->state == SESS_OFFLINE ? "offline" : "connected",
+                 (unsigned long long)s->drops);
+    }
     fo->proc->drops_queue++;
     return 0;
 }

@@ -4,11 +4,13 @@ outbound QoS 1/2 window per client), max_queued_messages (what an offline
 session keeps), max_packet_size.
 """
 
+import re
 import time
 
 from harness import (
-    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check_eq,
-    check_broker_serves, enc_ack, enc_publish, raw_client, ringmq_only)
+    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check, check_eq,
+    check_broker_serves, enc_ack, enc_publish, raw_client, ringmq_checks,
+    ringmq_only)
 
 WINDOW = 5
 
@@ -113,6 +115,14 @@ def test_max_queued_messages_offline_session():
         got = _offline_backlog(b, "mq", "mq/t",
                                [b"%d" % i for i in range(30)])
         check_eq(got, [b"%d" % i for i in range(10)], "queued messages")
+        if ringmq_checks():
+            # Mosquitto logs "Outgoing messages are being dropped for
+            # client mq." only with log_type notice; ringmq warns once per
+            # 1000 drops and says why, and whether the client is there.
+            check(re.search(r"Outgoing messages are being dropped for "
+                            r"client mq \(offline, queue full: "
+                            r"max_queued_messages", b.log()),
+                  "drop warning naming the client:\n" + b.log_tail())
 
 
 def test_max_queued_bytes_offline_session():
