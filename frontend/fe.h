@@ -141,6 +141,16 @@ typedef struct fe_backlog {
     uint32_t head, n, cap;
 } fe_backlog_t;
 
+/* What we last saw of a worker taking records from our ingest ring
+ * (worker_stalled() in fe_conn.c). */
+typedef struct fe_stall {
+    uint64_t tail;       /* its consumer position */
+    uint64_t since_ms;   /* fe_clock_ms() since when it has not moved */
+    uint64_t checked_ms; /* fe_clock_ms() of the last look */
+    bool pending;        /* records were waiting at the last look */
+    bool stalled;        /* at the last look */
+} fe_stall_t;
+
 typedef struct fe {
     const cfg_t *cfg;
     shm_t *shm;
@@ -171,6 +181,7 @@ typedef struct fe {
                             (coalescing on): the time of its writes */
     uint8_t *wake_fo;    /* workers to wake at the end of this callback */
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
+    fe_stall_t *stall;     /* per worker: is it taking our records? */
     bool retry_armed;
     uint32_t syncing;    /* workers yet to answer the start-up SYNC */
     uint8_t *synced;     /* per worker: answered (while syncing) */

@@ -147,10 +147,54 @@ static bool backlog_flush(uint32_t fo)
     return true;
 }
 
+/* True when worker fo has taken nothing from our non-empty ingest ring
+ * for FE_STALL_MS: it is down (killed, waiting for its respawn or
+ * recovering) or stopped.  Then we take no more PUBLISHes (nor CONNECTs
+ * for its sessions) until it moves again: their clients wait, paused as
+ * when the ring is full, as they would for a broker that does not read
+ * them.  Acknowledging them instead would pile up the whole outage in the
+ * ring, acknowledged, and hand it to the subscribers' queues at once when
+ * the worker is back, where max_queued_messages drops what does not fit.
+ * Looked at once per tick of the coarse clock. */
+#define FE_STALL_MS 100
+static bool worker_stalled(uint32_t fo)
+{
+    fe_stall_t *st = &fe->stall[fo];
+    uint64_t now = fe_clock_ms();
+    if (now == st->checked_ms)
+        return st->stalled;
+    st->checked_ms = now;
+    ring_t *r = shm_ingest(fe->shm, fe->idx, fo);
+    /* Acquire: pairs with the worker's release of its consumer position
+     * (only the moving matters here, not what it read). */
+    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    bool was = st->stalled;
+    /* The clock starts at the first look that finds records waiting. */
+    bool waited = st->pending && tail == st->tail;
+    st->pending = r->head != tail;
+    if (!waited || !st->pending) {
+        st->tail = tail;
+        st->since_ms = now;
+        st->stalled = false;
+    } else {
+        st->stalled = now - st->since_ms >= FE_STALL_MS;
+    }
+    if (st->stalled && !was)
+        log_warn("worker %u has taken nothing from frontend %u's ring for "
+                 "%llu ms: PUBLISH and CONNECT from its clients wait until "
+                 "it does", fo, fe->idx,
+                 (unsigned long long)(now - st->since_ms));
+    else if (was && !st->stalled)
+        log_notice("worker %u takes frontend %u's records again", fo,
+                   fe->idx);
+    return st->stalled;
+}
+
 bool fe_post_room(uint32_t fo)
 {
     return backlog_flush(fo) &&
-           ring_space(shm_ingest(fe->shm, fe->idx, fo), 1) >= 1;
+           ring_space(shm_ingest(fe->shm, fe->idx, fo), 1) >= 1 &&
+           !worker_stalled(fo);
 }
 
 bool fe_post_room_all(void)

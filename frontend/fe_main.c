@@ -222,6 +222,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->connects_out = mem_calloc(fe->n_fo, sizeof(uint32_t));
     fe->wake_fo = mem_calloc(fe->n_fo, 1);
     fe->backlog = mem_calloc(fe->n_fo, sizeof(fe_backlog_t));
+    fe->stall = mem_calloc(fe->n_fo, sizeof(fe_stall_t));
 
     signal(SIGPIPE, SIG_IGN);
     /* Back to epoll and the timers after at most 64 callbacks: a
@@ -312,5 +313,6 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     for (uint32_t w = 0; w < fe->n_fo; w++)
         mem_free(fe->backlog[w].recs);
     mem_free(fe->backlog);
+    mem_free(fe->stall);
     return 0;
 }
