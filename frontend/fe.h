@@ -188,6 +188,9 @@ typedef struct fe {
     uint32_t gen_base;   /* connection generations start here: cookies of
                             this incarnation differ from the last one's */
     time_t now;
+    uint32_t max_packet; /* the largest packet we take: max_packet_size, or
+                            what our arena partition can hold
+                            (shm_max_packet()) */
 } fe_t;
 
 extern fe_t *fe;

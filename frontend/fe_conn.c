@@ -789,9 +789,12 @@ static int process_packets(fe_conn_t *c)
             snprintf(msg, sizeof(msg), "malformed packet: %s", why);
             return fe_disconnect(c, MQTT5_RC_MALFORMED, msg);
         }
-        if ((uint64_t)fh.remaining + fh.hdr_len > fe->cfg->max_packet_size)
+        if ((uint64_t)fh.remaining + fh.hdr_len > fe->max_packet)
             return fe_disconnect(c, MQTT5_RC_PACKET_TOO_LARGE,
-                                 "packet larger than max_packet_size");
+                                 fe->max_packet < fe->cfg->max_packet_size
+                                     ? "packet larger than a frontend's "
+                                       "share of arena_size can hold"
+                                     : "packet larger than max_packet_size");
         size_t total = fh.hdr_len + (size_t)fh.remaining;
         if (c->in_len - off < total) {
             if (total > c->in_cap) {

@@ -223,6 +223,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->wake_fo = mem_calloc(fe->n_fo, 1);
     fe->backlog = mem_calloc(fe->n_fo, sizeof(fe_backlog_t));
     fe->stall = mem_calloc(fe->n_fo, sizeof(fe_stall_t));
+    fe->max_packet = shm_max_packet(shm, cfg->max_packet_size);
 
     signal(SIGPIPE, SIG_IGN);
     /* Back to epoll and the timers after at most 64 callbacks: a

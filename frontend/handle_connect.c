@@ -224,7 +224,7 @@ static size_t connack5(fe_conn_t *c, uint8_t *out, size_t cap, bool present)
         pr[n++] = mqtt_prop_num(MQTT_PROP_MAX_QOS, cfg->max_qos);
     if (!cfg->retain_available)
         pr[n++] = mqtt_prop_num(MQTT_PROP_RETAIN_AVAILABLE, 0);
-    pr[n++] = mqtt_prop_num(MQTT_PROP_MAX_PACKET_SIZE, cfg->max_packet_size);
+    pr[n++] = mqtt_prop_num(MQTT_PROP_MAX_PACKET_SIZE, fe->max_packet);
     if (c->id_assigned)
         pr[n++] = mqtt_prop_str(MQTT_PROP_ASSIGNED_CLIENT_ID, c->client_id,
                                 (uint16_t)strlen(c->client_id));

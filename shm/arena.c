@@ -78,6 +78,17 @@ void arena_part_init(arena_t *a, arena_part_t *p, uint32_t i, uint64_t start,
     }
 }
 
+uint64_t arena_part_max_len(const arena_part_t *p)
+{
+    /* arena_part_init() carves from the partition's start, largest block
+     * first, and blocks merge only with their buddies: none grows past
+     * the first. */
+    unsigned k = ARENA_CLASSES - 1;
+    while (k > 0 && order_bytes(k) > p->size)
+        k--;
+    return order_bytes(k) - ARENA_HDR;
+}
+
 static int order_for(size_t len)
 {
     size_t total = len + ARENA_HDR;

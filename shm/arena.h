@@ -108,6 +108,10 @@ void arena_part_recover(arena_t *a, arena_part_t *p);
  * *field is 0. */
 void arena_drop(arena_t *a, arena_h *field);
 
+/* The largest len arena_alloc() can give in p (its largest block, when
+ * free). */
+uint64_t arena_part_max_len(const arena_part_t *p);
+
 /* Blocks and bytes in use over all partitions. */
 void arena_usage(const arena_t *a, uint64_t *blocks, uint64_t *bytes);
 

@@ -464,6 +464,19 @@ static inline arena_part_t *shm_fe_part(const shm_t *s, uint32_t fe)
     return &s->arena.parts[fe];
 }
 
+/* The largest MQTT packet a frontend can take in: max_packet_size
+ * (configured), or less when a frontend's arena partition has no block
+ * for its message (a packet of N bytes makes a message of at most
+ * MSG_HDR + MSG_PKT0_MAX + N bytes, records.h).  Partitions of frontends
+ * are all the same size. */
+static inline uint32_t shm_max_packet(const shm_t *s, uint32_t configured)
+{
+    uint64_t len = arena_part_max_len(shm_fe_part(s, 0));
+    uint64_t fit = len > MSG_HDR + MSG_PKT0_MAX ? len - MSG_HDR - MSG_PKT0_MAX
+                                                : 0;
+    return fit < configured ? (uint32_t)fit : configured;
+}
+
 static inline arena_part_t *shm_fo_part(const shm_t *s, uint32_t fo)
 {
     return &s->arena.parts[s->hdr->n_fe + fo];

@@ -744,6 +744,15 @@ int sup_run(const cfg_t *cfg)
              (unsigned long long)(shm.hdr->total_size >> 20),
              (unsigned long long)(shm.hdr->arena_size >> 20),
              shm.hdr->max_clients);
+    uint32_t max_packet = shm_max_packet(&shm, cfg->max_packet_size);
+    if (max_packet < cfg->max_packet_size)
+        log_warn("max_packet_size %u: a message must fit in one block of a "
+                 "frontend's share of arena_size (%llu MiB for %u "
+                 "frontends), so packets above %u bytes are refused; raise "
+                 "arena_size to take larger ones",
+                 (unsigned)cfg->max_packet_size,
+                 (unsigned long long)(shm_fe_part(&shm, 0)->size >> 20),
+                 n_fe, (unsigned)max_packet);
     for (uint32_t f = 0; f < n_fe; f++) {
         efd[f] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (efd[f] < 0) {

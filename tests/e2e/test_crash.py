@@ -1186,7 +1186,8 @@ def test_stopped_worker_makes_publishers_wait_not_subscribers_lose():
     dropped at SIGCONT).  The frontend says what happens.
     """
     ringmq_only(WHY)
-    with Broker({"fanout_workers": 1, "max_queued_messages": 50}) as b:
+    with Broker({"max_queued_messages": 50},
+                ringmq_options={"fanout_workers": 1}) as b:
         sub = PahoClient(b.port, "sw-sub", clean=False)
         sub.connect()
         sub.subscribe("sw/t", 1)

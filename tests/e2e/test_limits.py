@@ -7,10 +7,11 @@ session keeps), max_packet_size.
 import re
 import time
 
+from mqtt5_wire import MAXIMUM_PACKET_SIZE, Client5, enc_publish5
 from harness import (
-    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check, check_eq,
-    check_broker_serves, enc_ack, enc_publish, raw_client, ringmq_checks,
-    ringmq_only)
+    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, check,
+    check_broker_serves, check_eq, enc_ack, enc_publish, raw_client,
+    ringmq_checks, ringmq_only)
 
 WINDOW = 5
 
@@ -169,6 +170,45 @@ def test_max_packet_size():
         sub.expect_nothing(0.5, "delivery of an oversized packet")
         ok.publish("mps/t", b"after", qos=1)
         check_eq(sub.recv_publish().payload, b"after", "after the big one")
+        check_broker_serves(b)
+
+
+def test_max_packet_size_above_what_the_arena_holds():
+    """A max_packet_size larger than one block of a frontend's share of
+    arena_size (64 MiB over 4 frontends: 8 MiB blocks) is lowered to what
+    fits, with a warning at start; MQTT 5 clients are told the lower
+    Maximum Packet Size, and a 10 MB PUBLISH gets DISCONNECT 0x95 at once
+    (3.1.1: the connection closes) instead of a connection that waits
+    forever for arena room no block can give; smaller messages pass."""
+    ringmq_only("the arena is ringmq's")
+    with Broker({"arena_size": "64M", "max_packet_size": 20000000},
+                ringmq_options={"frontends": 4}) as b:
+        m = re.search(r"max_packet_size 20000000: a message must fit in one "
+                      r"block of a frontend's share of arena_size \(14 MiB "
+                      r"for 4 frontends\), so packets above (\d+) bytes "
+                      r"are refused", b.log())
+        check(m, "no warning at start:\n" + b.log_tail())
+        limit = int(m.group(1))
+        check(8 * 2**20 - 64 < limit < 8 * 2**20, "limit %d" % limit)
+        sub = raw_client(b.port, "apk-sub")
+        sub.subscribe([("apk/#", 1)])
+        c5 = Client5(b.port, timeout=5)
+        c5.connect("apk-v5")
+        check_eq(c5.connack.props.get(MAXIMUM_PACKET_SIZE), limit,
+                 "CONNACK Maximum Packet Size")
+        c5.publish("apk/t", b"m" * 1000000, qos=1)
+        check_eq(len(sub.recv_publish(timeout=10).payload), 1000000,
+                 "1 MB message")
+        c5.try_send(enc_publish5("apk/t", b"x" * 10000000, 1, 7))
+        c5.expect_disconnect(0x95, "10 MB PUBLISH", timeout=10)
+        c3 = RawClient(b.port, timeout=10)
+        c3.connect("apk-v3")
+        c3.try_send(enc_publish("apk/t", b"y" * 10000000, qos=1, pid=3))
+        c3.expect_closed(10, "10 MB PUBLISH from a 3.1.1 client")
+        sub.expect_nothing(0.5, "a 10 MB message")
+        check(re.search(r"packet larger than a frontend's share of "
+                        r"arena_size can hold", b.log()),
+              "no log line for the refused packet:\n" + b.log_tail())
         check_broker_serves(b)
 
 
