@@ -62,6 +62,7 @@ typedef struct fe_conn {
     size_t in_len;
     size_t in_cap;
     bool paused;        /* input processing stopped (back-pressure) */
+    bool resume_soon;   /* in fe_t.resume */
     bool read_off;      /* ev_read removed */
 
     /* output: a FIFO of iovecs (iov[], at the end); rel[i] is released
@@ -188,6 +189,9 @@ typedef struct fe {
     uint32_t gen_base;   /* connection generations start here: cookies of
                             this incarnation differ from the last one's */
     time_t now;
+    uint32_t *resume;    /* cookies of connections to resume at the end of
+                            the wake-up (fe_resume_soon()) */
+    uint32_t n_resume, resume_cap;
     uint32_t max_packet; /* the largest packet we take: max_packet_size, or
                             what our arena partition can hold
                             (shm_max_packet()) */
@@ -236,6 +240,10 @@ int fe_process_input(fe_conn_t *c);
 /* Stops processing input until fe_resume(); arms the retry timer. */
 void fe_pause(fe_conn_t *c);
 void fe_resume(fe_conn_t *c);
+/* Resumes paused c at the end of this wake-up (fe_resume_due()), not
+ * after the retry timer: what it waited for has come. */
+void fe_resume_soon(fe_conn_t *c);
+void fe_resume_due(void);
 /* Queues bytes (copied) for c.  Returns 0 or -1 when the queue is full. */
 int fe_out_bytes(fe_conn_t *c, const void *p, size_t n);
 /* Queues arena bytes for c (not copied); rel is released once they are

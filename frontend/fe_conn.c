@@ -681,6 +681,33 @@ void fe_pause(fe_conn_t *c)
     }
 }
 
+void fe_resume_soon(fe_conn_t *c)
+{
+    if (c->resume_soon)
+        return;
+    if (fe->n_resume == fe->resume_cap) {
+        fe->resume_cap = fe->resume_cap ? fe->resume_cap * 2 : 64;
+        fe->resume = mem_realloc(fe->resume,
+                                 fe->resume_cap * sizeof(fe->resume[0]));
+    }
+    fe->resume[fe->n_resume++] = fe_cookie(c);
+    c->resume_soon = true;
+}
+
+void fe_resume_due(void)
+{
+    /* fe_resume() may add more: n is read each time. */
+    for (uint32_t i = 0; i < fe->n_resume; i++) {
+        fe_conn_t *c = fe_conn_by_cookie(fe->resume[i]);
+        if (c == NULL)
+            continue; /* closed meanwhile */
+        c->resume_soon = false;
+        if (c->paused && !c->write_on)
+            fe_resume(c);
+    }
+    fe->n_resume = 0;
+}
+
 void fe_resume(fe_conn_t *c)
 {
     c->paused = false;

@@ -244,8 +244,9 @@ static int drain_ctl(fe_conn_t *c)
         uint32_t olen = o->len;
         ring_consume(r, 1); /* before the queue holds the reference */
         fe_out_ref(c, m + 4, olen, h);
-        if (c->pending_acks > 0)
-            c->pending_acks--;
+        if (c->pending_acks > 0 && c->pending_acks-- == FE_MAX_PENDING_ACKS &&
+            c->paused)
+            fe_resume_soon(c); /* a SUBSCRIBE may wait for this */
     }
     return 1;
 }

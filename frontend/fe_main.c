@@ -84,6 +84,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     for (;;) {
         __atomic_store_n(&fe->proc->sleeping, 0, __ATOMIC_RELAXED);
         drain_rings();
+        fe_resume_due();
         fe_flush_dirty();
         __atomic_store_n(&fe->proc->sleeping, 1, __ATOMIC_RELAXED);
         /* Orders the store of `sleeping` before the re-check; pairs with
@@ -315,5 +316,6 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
         mem_free(fe->backlog[w].recs);
     mem_free(fe->backlog);
     mem_free(fe->stall);
+    mem_free(fe->resume);
     return 0;
 }

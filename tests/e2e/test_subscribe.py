@@ -7,8 +7,8 @@ wildcards and $-topics, overlapping subscriptions (MQTT 3.1.1 sections
 import time
 
 from harness import (
-    SUBACK, Broker, check, check_eq, check_broker_serves, enc_subscribe,
-    raw_client, ringmq_only)
+    SUBACK, Broker, RawClient, check, check_eq, check_broker_serves,
+    enc_subscribe, raw_client, ringmq_only)
 
 
 def test_suback_granted_qos():
@@ -183,4 +183,28 @@ def test_many_subscribers_one_topic():
         for s in subs:
             m = s.recv_publish()
             check(m.payload == b"all", "%s got %r" % (s.client_id, m))
+        check_broker_serves(b)
+
+
+def test_many_pipelined_subscribes_all_answered_in_order():
+    """3000 SUBSCRIBE packets sent in one go, more than a frontend keeps
+    waiting for a worker at once (it stops reading the client meanwhile
+    and reads on as SUBACKs come back): 3000 SUBACKs in order, each
+    granting its QoS, and the last filter delivers."""
+    with Broker() as b:
+        c = RawClient(b.port, timeout=30)
+        c.connect("msub")
+        n = 3000
+        c.send(b"".join(enc_subscribe(i + 1, [("msub/%d" % i, 1)])
+                        for i in range(n)))
+        pids = []
+        for _ in range(n):
+            p = c.expect(SUBACK, what="SUBACK %d of %d" % (len(pids) + 1, n))
+            check_eq(p.codes, [1], "SUBACK %d codes" % p.pid)
+            pids.append(p.pid)
+        check_eq(pids, list(range(1, n + 1)), "SUBACK packet ids")
+        pub = raw_client(b.port, "msub-pub")
+        pub.publish("msub/%d" % (n - 1), b"last", qos=1)
+        check_eq(c.recv_publish().payload, b"last", "message on the last "
+                 "filter")
         check_broker_serves(b)
