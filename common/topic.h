@@ -29,6 +29,14 @@ bool topic_filter_valid(const char *s, size_t len);
 bool topic_matches(const char *filter, size_t flen, const char *topic,
                    size_t tlen);
 
+/* True for the broker's own topics, those that begin with "$SYS":
+ * clients may subscribe to them, not publish to them (PUBLISH, will),
+ * as in Mosquitto. */
+static inline bool topic_is_sys(const void *topic, size_t tlen)
+{
+    return tlen >= 4 && __builtin_memcmp(topic, "$SYS", 4) == 0;
+}
+
 /*
  * A shared subscription "$share/NAME/FILTER" (MQTT 5.0 4.8.2): returns 1
  * and sets *foff to where FILTER starts when f is one and is valid (NAME

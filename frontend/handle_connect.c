@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mem.h"
 #include "strmap.h"
+#include "topic.h"
 
 /* The MQTT 5 reason code for a 3.1.1 CONNACK return code. */
 static uint8_t v5_code(uint8_t rc)
@@ -161,6 +162,13 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     }
     arena_h hid = blob(id, idlen);
     arena_h hwill = 0;
+    if (k.will && topic_is_sys(k.will_topic.p, k.will_topic.len)) {
+        /* Accepted and never published, as Mosquitto does. */
+        log_debug("Client %.*s: will on %.*s dropped ($SYS topics are the "
+                  "broker's).", (int)idlen, id, (int)k.will_topic.len,
+                  (const char *)k.will_topic.p);
+        k.will = false;
+    }
     if (hid && k.will) {
         hwill = fe_msg_alloc(k.level == MQTT_V5 ? &k.will_props : NULL,
                              k.will_topic.p, k.will_topic.len,

@@ -10,6 +10,7 @@
 #include "fe.h"
 #include "log.h"
 #include "mem.h"
+#include "topic.h"
 
 /* Queues an acknowledgement; MQTT 5 gets reason code rc (3.1.1 has
  * none) and, for a client that asked for problem information and when
@@ -119,6 +120,14 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         fe->proc->drops_size++;
         rc = MQTT5_RC_QUOTA_EXCEEDED;
         rc_why = "payload larger than message_size_limit";
+        goto ack;
+    }
+    if (topic_is_sys(p.topic.p, p.topic.len)) {
+        log_debug("Denied PUBLISH from %s on %.*s ($SYS topics are the "
+                  "broker's).", c->client_id, (int)p.topic.len,
+                  (const char *)p.topic.p);
+        rc = MQTT5_RC_NOT_AUTHORIZED;
+        rc_why = "$SYS topics are the broker's";
         goto ack;
     }
     if (p.props.payload_format == 1 &&

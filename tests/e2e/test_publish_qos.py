@@ -9,9 +9,11 @@ import socket
 import struct
 import time
 
+from mqtt5_wire import Client5
 from harness import (
-    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, check,
-    check_eq, enc_ack, enc_publish, finish_process, mosquitto_pub,
+    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, check,
+    check_broker_serves, check_eq, enc_ack, enc_publish, finish_process,
+    mosquitto_pub,
     mosquitto_sub_start, paho_client, raw_client, raw_clients_on_frontends,
     read_line, ringmq_only)
 
@@ -385,3 +387,33 @@ def test_mosquitto_tools():
         pub.publish("tools/x", b"raw", qos=1)
         rc, out, err = finish_process(sub, 10)
         check_eq((rc, out), (0, b"tools/x raw\n"), "mosquitto_sub -v")
+
+
+def test_clients_cannot_publish_to_sys_topics():
+    """Topics that begin with "$SYS" are the broker's: a client's PUBLISH
+    there is acknowledged (MQTT 5: PUBACK / PUBREC 0x87, Not authorized)
+    and not delivered, and a will there is never published; other "$"
+    topics are ordinary.  As Mosquitto 2.0."""
+    with Broker() as b:
+        sub = raw_client(b.port, "sys-sub")
+        sub.subscribe([("$SYS/t/#", 1), ("$SYSX/#", 1), ("$other/#", 1)])
+        c5 = Client5(b.port)
+        c5.connect("sys-v5")
+        for topic in ("$SYS/t/x", "$SYSX/y"):
+            a = c5.publish(topic, b"v5", qos=1, ok=(0x87,))
+            check_eq(a.rc, 0x87, "v5 PUBACK to %s" % topic)
+        a = c5.publish("$SYS/t/two", b"v5", qos=2, complete=False, pid=9)
+        r = c5.expect(PUBREC, what="PUBREC for $SYS/t/two")
+        check_eq((r.pid, r.rc), (9, 0x87), "v5 PUBREC for $SYS/t/two")
+        c5.publish("$other/z", b"ok", qos=1)
+        c3 = raw_client(b.port, "sys-v3")
+        c3.publish("$SYS/t/three", b"v3", qos=1)
+        c3.publish("$SYS/t/three", b"v3", qos=2)
+        w = RawClient(b.port)
+        w.connect("sys-will", will={"topic": "$SYS/t/will",
+                                    "payload": b"gone", "qos": 0})
+        w.sock.close()
+        got = [p.topic for p in sub.read_until_quiet(1.0, ack=True)
+               if p.type == PUBLISH]
+        check_eq(got, ["$other/z"], "topics delivered")
+        check_broker_serves(b)
