@@ -19,6 +19,11 @@
 #define FE_IOV_CAP SHM_FE_IOV /* iovecs per connection output queue */
 #define FE_HB_CAP 2048     /* per-connection header/control byte buffer */
 #define FE_MAX_PENDING_ACKS 16 /* SUBSCRIBE/UNSUBSCRIBE awaiting a worker */
+/* A connection's queue takes no further delivery while it holds this many
+ * bytes: what a client does not read stays in its session's ring, where
+ * max_queued_messages and max_queued_bytes count it, instead of holding
+ * up to FE_IOV_CAP messages of the arena here. */
+#define FE_OUT_BYTES_MAX (1u << 20)
 #define FE_ID_BITS 20
 #define FE_CONNECTING_GRACE 30 /* s past connect_timeout to wait for the
                                   owner worker's answer to a CONNECT */
@@ -73,6 +78,7 @@ typedef struct fe_conn {
     uint32_t iov_head;
     uint32_t iov_n;
     uint32_t hb_used;
+    uint64_t out_bytes; /* bytes in the queue */
     bool write_on;      /* ev_write added */
     bool dirty;         /* in the flush list */
     struct fe_conn *dirty_next;

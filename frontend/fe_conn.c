@@ -482,6 +482,7 @@ static void push_iov(fe_conn_t *c, const void *p, size_t n, arena_h rel)
     uint32_t k = c->iov_head + c->iov_n++;
     c->iov[k].iov_base = (void *)p;
     c->iov[k].iov_len = n;
+    c->out_bytes += n;
     ARENA_CRASH_ORDER(); /* the reference is ours before its handle is here */
     c->rel[k] = rel;
     queued(c);
@@ -500,6 +501,7 @@ int fe_out_bytes(fe_conn_t *c, const void *p, size_t n)
         if ((uint8_t *)last->iov_base + last->iov_len == dst &&
             c->rel[c->iov_head + c->iov_n - 1] == 0) {
             last->iov_len += n;
+            c->out_bytes += n;
             queued(c);
             return 0;
         }
@@ -559,6 +561,7 @@ int fe_out_written(fe_conn_t *c, ssize_t w, int err)
 void fe_out_consume(fe_conn_t *c, size_t n)
 {
     size_t left = n;
+    c->out_bytes = n < c->out_bytes ? c->out_bytes - n : 0;
     while (c->iov_n > 0) {
         struct iovec *v = &c->iov[c->iov_head];
         if (left < v->iov_len) {
@@ -574,6 +577,7 @@ void fe_out_consume(fe_conn_t *c, size_t n)
     if (c->iov_n == 0) {
         c->iov_head = 0;
         c->hb_used = 0;
+        c->out_bytes = 0;
         c->out_pubs = 0;
         c->out_urgent = false;
     }

@@ -253,6 +253,13 @@ static int drain_ctl(fe_conn_t *c)
 
 static int resend_entries(fe_conn_t *c);
 
+/* Room in c's queue for one more delivery (FE_OUT_BYTES_MAX). */
+static bool delivery_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
+{
+    return fe_out_room(c, iovs, bytes) &&
+           (c->iov_n == 0 || c->out_bytes < FE_OUT_BYTES_MAX);
+}
+
 int fe_drain_slot(fe_conn_t *c)
 {
     ring_t *r = sess_ring(fe->shm, c->slot);
@@ -324,10 +331,10 @@ int fe_drain_slot(fe_conn_t *c)
             return 0;
         }
         uint32_t iovs = pub_iovs(c, &v, o.qos), bytes = pub_bytes(&p);
-        if (!expired && !too_big && !fe_out_room(c, iovs, bytes)) {
+        if (!expired && !too_big && !delivery_room(c, iovs, bytes)) {
             if (fe_flush(c) < 0)
                 return -1;
-            if (!fe_out_room(c, iovs, bytes))
+            if (!delivery_room(c, iovs, bytes))
                 return 0; /* socket full: EV_WRITE resumes us */
         }
         if (expired || too_big) {

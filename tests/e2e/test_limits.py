@@ -10,7 +10,7 @@ import time
 from mqtt5_wire import MAXIMUM_PACKET_SIZE, Client5, enc_publish5
 from harness import (
     PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, check,
-    check_broker_serves, check_eq, enc_ack, enc_publish, raw_client,
+    admin, check_broker_serves, check_eq, enc_ack, enc_publish, raw_client,
     ringmq_checks, ringmq_only)
 
 WINDOW = 5
@@ -228,3 +228,41 @@ def test_max_packet_size_counts_whole_packet():
         big.expect_closed(3, "1025-byte packet, max_packet_size 1024")
         check_eq(big.before_close, [], "answer to an oversized packet")
         ok.ping()
+
+
+def test_client_that_does_not_read_cannot_fill_the_arena():
+    """A subscriber that never reads gets 500 kB QoS 0 messages, 200 of
+    them (100 MB), through a frontend whose share of arena_size is 56 MiB,
+    with max_queued_bytes 4 MiB.  What it holds in the broker stays within
+    that limit plus one connection queue (about 1 MiB; before, a
+    connection's queue took up to 256 messages, 128 MB here, and filled
+    the arena), the rest is dropped and counted, and other clients go on:
+    a 500 kB QoS 1 PUBLISH to another topic is acknowledged and
+    delivered."""
+    ringmq_only("the arena is ringmq's")
+    with Broker({"arena_size": "64M", "max_queued_bytes": 4 << 20},
+                ringmq_options={"frontends": 1}) as b:
+        stuck = RawClient(b.port, rcvbuf=4096)
+        stuck.connect("stuck")
+        stuck.subscribe([("big/#", 0)])
+        other = raw_client(b.port, "other-sub")
+        other.subscribe([("other/t", 1)])
+        pub = RawClient(b.port, timeout=10)
+        pub.connect("big-pub")
+        for i in range(200):
+            pub.sock.sendall(enc_publish("big/x", b"s" * 500000, 0))
+        pub.ping()  # every PUBLISH before it was handled
+        p2 = RawClient(b.port, timeout=10)
+        p2.connect("other-pub")
+        p2.publish("other/t", b"u" * 500000, qos=1)
+        check_eq(len(other.recv_publish(timeout=10).payload), 500000,
+                 "message to the other subscriber")
+        used = admin(b).call("stats")["frontends"][0]["arena"]["bytes_used"]
+        print("frontend 0's arena partition: %d bytes in use" % used)
+        # 4 MiB + the message that crosses it in the ring, 1 MiB + one
+        # message in the queue, in blocks of 512 kB.
+        check(used <= 8 << 20,
+              "arena bytes in use with one client not reading: %d" % used)
+        check(b.log().count("Outgoing messages are being dropped for "
+                            "client stuck") >= 1, "no drop warning")
+        check_broker_serves(b)
