@@ -246,6 +246,9 @@ int fe_process_input(fe_conn_t *c);
 /* Stops processing input until fe_resume(); arms the retry timer. */
 void fe_pause(fe_conn_t *c);
 void fe_resume(fe_conn_t *c);
+/* fe_pause() because our arena partition is full, and a warning (at most
+ * every 10 s) saying so. */
+void fe_pause_arena_full(fe_conn_t *c);
 /* Resumes paused c at the end of this wake-up (fe_resume_due()), not
  * after the retry timer: what it waited for has come. */
 void fe_resume_soon(fe_conn_t *c);

@@ -685,6 +685,25 @@ void fe_pause(fe_conn_t *c)
     }
 }
 
+void fe_pause_arena_full(fe_conn_t *c)
+{
+    static uint64_t said_ms;
+    uint64_t now = fe_clock_ms();
+    if (said_ms == 0 || now - said_ms >= 10000) {
+        said_ms = now;
+        log_warn("frontend %u: its share of arena_size is full (%llu of "
+                 "%llu bytes in use): PUBLISH, CONNECT and SUBSCRIBE of "
+                 "its clients wait until messages queued for clients are "
+                 "written or dropped (clients that do not read and offline "
+                 "sessions hold them; max_queued_bytes bounds each)",
+                 fe->idx,
+                 (unsigned long long)__atomic_load_n(&fe->part->bytes_used,
+                                                     __ATOMIC_RELAXED),
+                 (unsigned long long)fe->part->size);
+    }
+    fe_pause(c);
+}
+
 void fe_resume_soon(fe_conn_t *c)
 {
     if (c->resume_soon)

@@ -179,7 +179,7 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         }
     }
     if (hid == 0) {
-        fe_pause(c); /* arena full: retry shortly */
+        fe_pause_arena_full(c); /* retry shortly */
         return 1;
     }
     c->client_id = mem_strndup(id, idlen);

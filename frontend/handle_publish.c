@@ -161,7 +161,7 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
                              p.topic.p, p.topic.len, p.payload,
                              p.payload_len, false);
     if (h == 0) {
-        fe_pause(c); /* arena full: back-pressure, retry shortly */
+        fe_pause_arena_full(c); /* back-pressure, retry shortly */
         return 1;
     }
     if (p.qos == 2) {

@@ -191,6 +191,6 @@ full:
         arena_release(&fe->shm->arena, share[--k]);
     if (share != share_stack)
         mem_free(share);
-    fe_pause(c);
+    fe_pause_arena_full(c);
     return 1;
 }

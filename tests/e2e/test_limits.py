@@ -266,3 +266,44 @@ def test_client_that_does_not_read_cannot_fill_the_arena():
         check(b.log().count("Outgoing messages are being dropped for "
                             "client stuck") >= 1, "no drop warning")
         check_broker_serves(b)
+
+
+def test_full_arena_holds_the_publisher_says_so_and_recovers():
+    """An offline persistent session collects 500 kB QoS 1 messages until
+    the frontend's share of arena_size (8 MiB in all) is full.  The next
+    PUBLISH waits for room, unacknowledged (back-pressure, nothing lost),
+    and the broker says why; once the session comes back and takes its
+    messages, the waiting PUBLISH is acknowledged and delivered too."""
+    ringmq_only("the arena is ringmq's")
+    with Broker({"arena_size": "8M"}, ringmq_options={"frontends": 1}) as b:
+        sub = raw_client(b.port, "af-sub", clean=False)
+        sub.subscribe([("af/t", 1)])
+        sub.disconnect()
+        sub.close()
+        time.sleep(0.3)
+        pub = RawClient(b.port, timeout=2)
+        pub.connect("af-pub")
+        sent = 0
+        for i in range(40):
+            pub.send(enc_publish("af/t", b"%03d" % i + b"p" * 500000, 1,
+                                 i + 1))
+            if pub.read(2) is None:
+                break  # no PUBACK: waiting for arena room
+            sent += 1
+        check(0 < sent < 40, "messages acknowledged before the arena was "
+              "full: %d" % sent)
+        check(re.search(r"frontend 0: its share of arena_size is full \(\d+ "
+                        r"of \d+ bytes in use\): PUBLISH, CONNECT and "
+                        r"SUBSCRIBE of its clients wait", b.log()),
+              "no warning:\n" + b.log_tail())
+        sub = RawClient(b.port, timeout=10)
+        sub.connect("af-sub", clean=False)
+        got = [p.payload[:3] for p in sub.read_until_quiet(2.0, ack=True)
+               if p.type == PUBLISH]
+        p = pub.read(10)
+        check(p is not None and p.type == PUBACK and p.pid == sent + 1,
+              "PUBACK of the waiting PUBLISH: %r" % (p,))
+        got += [p.payload[:3] for p in sub.read_until_quiet(1.0, ack=True)
+                if p.type == PUBLISH]
+        check_eq(got, [b"%03d" % i for i in range(sent + 1)],
+                 "messages received")
