@@ -334,6 +334,30 @@ static void will_send(fo_t *fo, uint32_t slot)
     reply(fo, s->host_fe, &rep);
 }
 
+/* The connection of slot's session ended: QoS 0 deliveries still in its
+ * ring are not for the next one, as in Mosquitto (queue_qos0_messages
+ * false; MQTT 3.1.1 3.1.2.4 leaves keeping them to the server).  No
+ * frontend reads the ring now (its host sent the DETACH we handle, and
+ * the next one attaches after it), so they are marked in place, between
+ * the QoS 1/2 records that stay, and the next host drops them. */
+static void stale_qos0(fo_t *fo, uint32_t slot)
+{
+    ring_t *r = sess_ring(fo->shm, slot);
+    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    uint32_t n = 0;
+    for (uint64_t pos = tail; pos < r->head; pos++) {
+        out_rec_t *o = (out_rec_t *)(void *)(r->data +
+                                             (size_t)(pos & r->mask) *
+                                                 r->esize);
+        if (o->type == OUT_DELIVER && o->qos == 0 &&
+            !(o->flags & OUT_F_STALE)) {
+            o->flags |= OUT_F_STALE;
+            n++;
+        }
+    }
+    fo->proc->drops_offline0 += n;
+}
+
 void fo_on_detach(fo_t *fo, const ing_rec_t *r)
 {
     uint32_t slot = r->slot;
@@ -393,6 +417,7 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
     int was_clean = s->clean;
     /* An administrator's kick may discard even a persistent session. */
     int discard = (r->flags & ING_F_DISCARD) != 0;
+    stale_qos0(fo, slot);
     if (s->state == SESS_HANDOFF && s->pend.type == ING_CONNECT) {
         /* attach() clears pend: until then a redo finds it again. */
         ing_rec_t next = s->pend;

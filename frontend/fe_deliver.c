@@ -320,9 +320,13 @@ int fe_drain_slot(fe_conn_t *c)
         }
         fe_pub_t p;
         pub_size(c, &v, o.qos, ids, n_ids, &p);
-        bool expired = v.expiry && msg_expired(&v, (uint64_t)time(NULL));
-        bool too_big = p.oversize || (c->max_pkt && p.total > c->max_pkt);
-        if (!expired && !too_big && o.qos > 0 &&
+        bool stale = (o.flags & OUT_F_STALE) != 0; /* counted by the worker */
+        bool expired = !stale && v.expiry &&
+                       msg_expired(&v, (uint64_t)time(NULL));
+        bool too_big = !stale && (p.oversize ||
+                                  (c->max_pkt && p.total > c->max_pkt));
+        bool drop = stale || expired || too_big;
+        if (!drop && o.qos > 0 &&
             (!sess_inf_room(fe->shm, c->slot) ||
              (c->level == MQTT_V5 && s->n_inflight >= c->recv_max))) {
             /* The inflight window (the client's Receive Maximum for MQTT
@@ -331,23 +335,26 @@ int fe_drain_slot(fe_conn_t *c)
             return 0;
         }
         uint32_t iovs = pub_iovs(c, &v, o.qos), bytes = pub_bytes(&p);
-        if (!expired && !too_big && !delivery_room(c, iovs, bytes)) {
+        if (!drop && !delivery_room(c, iovs, bytes)) {
             if (fe_flush(c) < 0)
                 return -1;
             if (!delivery_room(c, iovs, bytes))
                 return 0; /* socket full: EV_WRITE resumes us */
         }
-        if (expired || too_big) {
+        if (drop) {
             /* Not for this client: MQTT 5 Message Expiry passed while it
              * was queued, or the packet is above the client's Maximum
-             * Packet Size (3.1.2.11.4).  Dropped and counted. */
+             * Packet Size (3.1.2.11.4), or it is QoS 0 for an earlier
+             * connection (OUT_F_STALE).  Dropped and counted. */
             if (too_big)
                 fe->proc->drops_too_large++;
-            else
+            else if (expired)
                 fe->proc->drops_expired++;
             log_debug("Client %s: %s message on %.*s dropped", c->client_id,
-                      too_big ? "oversized" : "expired", (int)v.tlen,
-                      v.topic);
+                      too_big ? "oversized"
+                      : expired ? "expired"
+                                : "QoS 0 (earlier connection)",
+                      (int)v.tlen, v.topic);
             ring_consume(r, take);
             __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,
                              __ATOMIC_RELEASE);

@@ -185,6 +185,10 @@ enum {
 #define OUT_F_SHARED 0x02 /* DELIVER through a shared subscription: aux is
                              the group's hash (fo_share.c), its
                              Subscription Identifier comes as OUT_SUBID */
+#define OUT_F_STALE 0x04  /* a QoS 0 DELIVER whose connection ended before
+                             it was sent: set by the owner worker while no
+                             frontend holds the ring (fo_on_detach()); the
+                             next host drops it */
 
 typedef struct out_rec {
     arena_h h;

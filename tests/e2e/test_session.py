@@ -207,3 +207,38 @@ def test_session_resumed_on_other_frontend():
                 break
         else:
             check(False, "20 resumes all landed on frontend %s" % home)
+
+
+def test_qos0_backlog_of_a_connection_is_not_kept_for_the_next():
+    """A persistent session's QoS 0 messages that were still waiting for
+    its connection when it ended (the client stopped reading) are not
+    delivered on the next connection, as QoS 0 messages published while
+    it is away are not (queue_qos0_messages false, as in Mosquitto);
+    QoS 1 messages waiting with them are, all and in order (the queue
+    limit is high enough for all), and the session goes on."""
+    with Broker({"max_queued_messages": 10000}) as b:
+        s = RawClient(b.port, rcvbuf=4096)
+        s.connect("q0b", clean=False)
+        s.subscribe([("q0b/0", 0), ("q0b/1", 1)])
+        p = raw_client(b.port, "q0b-pub")
+        for i in range(5000):
+            p.send(enc_publish("q0b/0", b"%05d" % i + b"." * 2000, 0))
+            if i % 250 == 249:
+                p.publish("q0b/1", b"q1-%d" % (i // 250), qos=1)
+        p.ping()
+        time.sleep(0.5)
+        s.abort()
+        time.sleep(0.5)
+        s = RawClient(b.port)
+        sp, _ = s.connect("q0b", clean=False)
+        check_eq(sp, 1, "session present")
+        got = [m for m in s.read_until_quiet(1.5, ack=True)
+               if m.type == PUBLISH]
+        check_eq([m.topic for m in got if m.topic == "q0b/0"], [],
+                 "QoS 0 messages of the earlier connection")
+        # The first connection read none: every QoS 1 message comes.
+        check_eq([m.payload for m in got if m.topic == "q0b/1"],
+                 [b"q1-%d" % i for i in range(20)],
+                 "QoS 1 messages after the reconnect")
+        p.publish("q0b/0", b"live", qos=0)
+        check_eq(s.recv_publish().payload, b"live", "live QoS 0 message")
