@@ -349,8 +349,10 @@ static void stale_qos0(fo_t *fo, uint32_t slot)
         out_rec_t *o = (out_rec_t *)(void *)(r->data +
                                              (size_t)(pos & r->mask) *
                                                  r->esize);
+        /* Through a shared subscription: left for the group (handed to
+         * another member when the session ends, fo_share_handover()). */
         if (o->type == OUT_DELIVER && o->qos == 0 &&
-            !(o->flags & OUT_F_STALE)) {
+            !(o->flags & (OUT_F_STALE | OUT_F_SHARED))) {
             o->flags |= OUT_F_STALE;
             n++;
         }

@@ -201,6 +201,7 @@ typedef struct fe {
     uint32_t max_packet; /* the largest packet we take: max_packet_size, or
                             what our arena partition can hold
                             (shm_max_packet()) */
+    uint64_t max_block;  /* arena_part_max_len() of our partition */
 } fe_t;
 
 extern fe_t *fe;
@@ -375,10 +376,15 @@ void fe_post_will(uint32_t slot, arena_h h, uint8_t qos, bool retain);
  * properties of props (NULL for 3.1.1), the topic and the payload.  The
  * Message Expiry Interval of props counts from now, for a will from when
  * it is sent; a will keeps its Will Delay Interval.  Returns 0 when the
- * arena is full. */
+ * arena is full, and sets *never when no block of our partition could
+ * hold it. */
 arena_h fe_msg_alloc(const mqtt_props_t *props, const void *t,
                      uint16_t tlen, const void *payload, size_t plen,
-                     bool will);
+                     bool will, bool *never);
+/* True when len bytes exceed the largest block of our arena partition:
+ * such an allocation can never succeed, so it is refused, not waited
+ * for. */
+bool fe_never_fits(size_t len);
 /* Posts the message h (holding one reference, consumed) as PUBLISH to
  * every worker.  Returns 0 or -1 when a ring is full (h untouched). */
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain);

@@ -149,8 +149,8 @@ static bool backlog_flush(uint32_t fo)
 
 /* True when worker fo has taken nothing from our non-empty ingest ring
  * for FE_STALL_MS: it is down (killed, waiting for its respawn or
- * recovering) or stopped.  Then we take no more PUBLISHes (nor CONNECTs
- * for its sessions) until it moves again: their clients wait, paused as
+ * recovering), stopped or busy with one long task.  Then we take no more
+ * PUBLISHes (nor CONNECTs or SUBSCRIBEs for it) until it moves again: their clients wait, paused as
  * when the ring is full, as they would for a broker that does not read
  * them.  Acknowledging them instead would pile up the whole outage in the
  * ring, acknowledged, and hand it to the subscribers' queues at once when
@@ -181,20 +181,25 @@ static bool worker_stalled(uint32_t fo)
     }
     if (st->stalled && !was)
         log_warn("worker %u has taken nothing from frontend %u's ring for "
-                 "%llu ms: PUBLISH and CONNECT from its clients wait until "
-                 "it does", fo, fe->idx,
-                 (unsigned long long)(now - st->since_ms));
+                 "%llu ms (down, recovering, stopped or busy): PUBLISH, "
+                 "CONNECT and SUBSCRIBE of its clients wait until it does",
+                 fo, fe->idx, (unsigned long long)(now - st->since_ms));
     else if (was && !st->stalled)
         log_notice("worker %u takes frontend %u's records again", fo,
                    fe->idx);
     return st->stalled;
 }
 
-bool fe_post_room(uint32_t fo)
+/* Room for one record in our ring to fo, nothing waiting before it. */
+static bool ring_room(uint32_t fo)
 {
     return backlog_flush(fo) &&
-           ring_space(shm_ingest(fe->shm, fe->idx, fo), 1) >= 1 &&
-           !worker_stalled(fo);
+           ring_space(shm_ingest(fe->shm, fe->idx, fo), 1) >= 1;
+}
+
+bool fe_post_room(uint32_t fo)
+{
+    return ring_room(fo) && !worker_stalled(fo);
 }
 
 bool fe_post_room_all(void)
@@ -243,8 +248,13 @@ bool fe_retry_backlogs(void)
 
 int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
 {
-    if (!fe_post_room_all())
-        return -1;
+    /* The caller asked fe_post_room_all().  Since then the rings cannot
+     * have filled (we are their only producer), but a worker may have
+     * become stalled (worker_stalled()): that is not asked again, or a
+     * PUBLISH between its checks would be neither posted nor refused. */
+    for (uint32_t w = 0; w < fe->n_fo; w++)
+        if (!ring_room(w))
+            return -1;
     arena_ref_add(&fe->shm->arena, h, fe->n_fo - 1);
     for (uint32_t w = 0; w < fe->n_fo; w++) {
         ing_rec_t rec = {.type = ING_PUBLISH,
@@ -272,17 +282,23 @@ static void rel_drop(fe_conn_t *c, uint32_t k)
 
 /* ---- close ---- */
 
+bool fe_never_fits(size_t len)
+{
+    return len > fe->max_block;
+}
+
 arena_h fe_msg_alloc(const mqtt_props_t *props, const void *t,
                      uint16_t tlen, const void *payload, size_t plen,
-                     bool will)
+                     bool will, bool *never)
 {
     /* The forwarded properties go straight from the packet into the
      * block, without the per-hop ones (records.h). */
     uint64_t drop = will ? MQTT_PROP_WILL_PER_HOP : MQTT_PROP_PUBLISH_PER_HOP;
     size_t span_len = props ? mqtt_prop_filter_size(props, drop) : 0;
+    size_t size = msg_size(span_len, tlen, plen);
+    *never = fe_never_fits(size);
     void *d;
-    arena_h h = arena_alloc(&fe->shm->arena, fe->part,
-                            msg_size(span_len, tlen, plen), &d);
+    arena_h h = *never ? 0 : arena_alloc(&fe->shm->arena, fe->part, size, &d);
     if (h == 0)
         return 0;
     uint32_t expiry = props ? props->message_expiry : 0;

@@ -225,6 +225,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     fe->backlog = mem_calloc(fe->n_fo, sizeof(fe_backlog_t));
     fe->stall = mem_calloc(fe->n_fo, sizeof(fe_stall_t));
     fe->max_packet = shm_max_packet(shm, cfg->max_packet_size);
+    fe->max_block = arena_part_max_len(fe->part);
 
     signal(SIGPIPE, SIG_IGN);
     /* Back to epoll and the timers after at most 64 callbacks: a

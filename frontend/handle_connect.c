@@ -170,9 +170,11 @@ int handle_connect(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         k.will = false;
     }
     if (hid && k.will) {
+        bool never; /* cannot be: the CONNECT is within fe->max_packet */
         hwill = fe_msg_alloc(k.level == MQTT_V5 ? &k.will_props : NULL,
                              k.will_topic.p, k.will_topic.len,
-                             k.will_payload, k.will_payload_len, true);
+                             k.will_payload, k.will_payload_len, true,
+                             &never);
         if (hwill == 0) {
             arena_release(&fe->shm->arena, hid);
             hid = 0;

@@ -10,6 +10,7 @@
 #include "fe.h"
 #include "log.h"
 #include "mem.h"
+#include "panic.h"
 #include "topic.h"
 
 /* Queues an acknowledgement; MQTT 5 gets reason code rc (3.1.1 has
@@ -157,9 +158,14 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         return 1;
     }
     /* Copied once: what MQTT 5 properties travel, topic, payload. */
+    bool never;
     arena_h h = fe_msg_alloc(c->level == MQTT_V5 ? &p.props : NULL,
                              p.topic.p, p.topic.len, p.payload,
-                             p.payload_len, false);
+                             p.payload_len, false, &never);
+    if (never) /* the packet fits, with the topic of its alias it does not */
+        return fe_disconnect(c, MQTT5_RC_PACKET_TOO_LARGE,
+                             "message larger than a frontend's share of "
+                             "arena_size can hold");
     if (h == 0) {
         fe_pause_arena_full(c); /* back-pressure, retry shortly */
         return 1;
@@ -175,7 +181,10 @@ int handle_publish(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
         s->in_posting = 1;
         ARENA_CRASH_ORDER();
     }
-    fe_post_publish(c, h, p.qos, p.retain);
+    /* The rings had room above and still have: we are their only
+     * producer (fe_post_publish()). */
+    int posted = fe_post_publish(c, h, p.qos, p.retain);
+    RMQ_ASSERT(posted == 0);
     fe->proc->msgs_in_qos[p.qos]++;
     if (p.qos == 2) {
         CRASH_POINT("fe_qos2_posted");

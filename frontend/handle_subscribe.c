@@ -39,6 +39,16 @@ static size_t ack_size(size_t n, bool v5)
     return 1 + mqtt_varint_size((uint32_t)body) + body;
 }
 
+/* Releases the k shared-subscription records allocated (nothing was
+ * posted) and the array that held them. */
+static void drop_share(arena_h *share, size_t k, const arena_h *stack)
+{
+    while (k > 0)
+        arena_release(&fe->shm->arena, share[--k]);
+    if (share != stack)
+        mem_free(share);
+}
+
 int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
 {
     bool sub = fh->type == MQTT_SUBSCRIBE;
@@ -117,6 +127,14 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
      * (the worker sets 0x11 where nothing was subscribed). */
     size_t n_codes = sub || v5 ? n : 0;
     size_t ack_len = ack_size(n_codes, v5);
+    if (fe_never_fits(12 + ack_len + fbytes)) {
+        drop_share(share, k, share_stack);
+        return fe_disconnect(c, MQTT5_RC_PACKET_TOO_LARGE,
+                             sub ? "SUBSCRIBE with more filters than a "
+                                   "frontend's share of arena_size holds"
+                                 : "UNSUBSCRIBE with more filters than a "
+                                   "frontend's share of arena_size holds");
+    }
     void *d;
     arena_h h = arena_alloc(&fe->shm->arena, fe->part,
                             12 + ack_len + fbytes, &d);
@@ -187,10 +205,7 @@ int handle_subscribe(fe_conn_t *c, const mqtt_fixed_t *fh, const uint8_t *b)
     return 0;
 full:
     /* The arena is full: nothing was posted; retry shortly. */
-    while (k > 0)
-        arena_release(&fe->shm->arena, share[--k]);
-    if (share != share_stack)
-        mem_free(share);
+    drop_share(share, k, share_stack);
     fe_pause_arena_full(c);
     return 1;
 }

@@ -5,13 +5,15 @@ session keeps), max_packet_size.
 """
 
 import re
+import struct
 import time
 
-from mqtt5_wire import MAXIMUM_PACKET_SIZE, Client5, enc_publish5
+from mqtt5_wire import (
+    MAXIMUM_PACKET_SIZE, TOPIC_ALIAS, Client5, enc_publish5)
 from harness import (
-    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, check,
-    admin, check_broker_serves, check_eq, enc_ack, enc_publish, raw_client,
-    ringmq_checks, ringmq_only)
+    PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Broker, RawClient, admin,
+    check, check_broker_serves, check_eq, enc_ack, enc_publish, packet,
+    raw_client, ringmq_checks, ringmq_only)
 
 WINDOW = 5
 
@@ -209,6 +211,25 @@ def test_max_packet_size_above_what_the_arena_holds():
         check(re.search(r"packet larger than a frontend's share of "
                         r"arena_size can hold", b.log()),
               "no log line for the refused packet:\n" + b.log_tail())
+        # Within the limit as packets, too large as what they make: a
+        # PUBLISH whose Topic Alias stands for a 60000-byte topic, a
+        # SUBSCRIBE of 2 million one-byte filters (12 bytes each in the
+        # request to the worker).  Refused at once, not waited for.
+        ca = Client5(b.port, timeout=10)
+        ca.connect("apk-alias")
+        ca.publish("t" * 60000, b"a", qos=1, props=[(TOPIC_ALIAS, 1)])
+        ca.try_send(enc_publish5("", b"z" * (limit - 100), 1, 8,
+                                 props=[(TOPIC_ALIAS, 1)]))
+        ca.expect_disconnect(0x95, "PUBLISH with a long aliased topic",
+                             timeout=10)
+        cs = RawClient(b.port, timeout=10)
+        cs.connect("apk-subs")
+        n = (limit - 100) // 4
+        cs.try_send(packet(0x82, struct.pack("!H", 1) + b"\x00\x01a\x00" * n))
+        cs.expect_closed(10, "SUBSCRIBE of %d filters" % n)
+        check(re.search(r"SUBSCRIBE with more filters than a frontend's "
+                        r"share of arena_size holds", b.log()),
+              "no log line for the refused SUBSCRIBE:\n" + b.log_tail())
         check_broker_serves(b)
 
 
