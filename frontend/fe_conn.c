@@ -152,10 +152,11 @@ static bool backlog_flush(uint32_t fo)
  * recovering), stopped or busy with one long task.  Then we take no more
  * PUBLISHes (nor CONNECTs or SUBSCRIBEs for it) until it moves again:
  * their clients wait, paused as when the ring is full, as they would for
- * a broker that does not read them.  Acknowledging them instead would pile up the whole outage in the
- * ring, acknowledged, and hand it to the subscribers' queues at once when
- * the worker is back, where max_queued_messages drops what does not fit.
- * Looked at once per tick of the coarse clock. */
+ * a broker that does not read them.  Acknowledging them instead would
+ * pile up the whole outage in the ring, acknowledged, and hand it to the
+ * subscribers' queues at once when the worker is back, where
+ * max_queued_messages drops what does not fit.  Looked at once per tick
+ * of the coarse clock. */
 #define FE_STALL_MS 100
 static bool worker_stalled(uint32_t fo)
 {
