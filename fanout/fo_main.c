@@ -79,14 +79,12 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
     if (s->drops++ % 1000 == 0) {
         /* As Mosquitto words it, with what an operator needs to tell a
          * client that does not read from one that is offline. */
-        uint32_t blen = 0;
-        const uint8_t *id = arena_get(&fo->shm->arena, s->client_id, &blen);
-        int n = id && blen >= 2 && 2u + blob_len(id) <= blen
-                    ? (int)blob_len(id) : 0;
+        uint16_t n = 0;
+        const char *id = blob_get(&fo->shm->arena, s->client_id, &n);
         log_warn("Outgoing messages are being dropped for client %.*s "
                  "(%s, queue full: max_queued_messages or "
                  "max_queued_bytes; %llu dropped so far).",
-                 n, n ? (const char *)id + 2 : "",
+                 id ? (int)n : 0, id ? id : "",
                  s->state == SESS_OFFLINE ? "offline" : "connected",
                  (unsigned long long)s->drops);
     }

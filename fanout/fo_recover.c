@@ -73,16 +73,16 @@ void fo_recover(fo_t *fo)
         }
         fo_share_recover_slot(fo, slot); /* before anything is pushed */
         n_subs += rebuild_subs(fo, slot);
-        uint32_t blen;
-        uint8_t *id = arena_get(&fo->shm->arena, s->client_id, &blen);
-        if (id == NULL || blen < 2 || 2u + blob_len(id) > blen) {
+        uint16_t idlen;
+        const char *id = blob_get(&fo->shm->arena, s->client_id, &idlen);
+        if (id == NULL) {
             /* Caught half freed: finish the job below. */
             if (bad == NULL)
                 bad = mem_calloc(max / fo->n_fo + 1, sizeof(uint32_t));
             bad[n_bad++] = slot;
             continue;
         }
-        strmap_put(&fo->ids, id + 2, blob_len(id), slot);
+        strmap_put(&fo->ids, id, idlen, slot);
         n_sess++;
         if (s->state == SESS_ONLINE || s->state == SESS_HANDOFF)
             fo_touch(fo, slot); /* its host may have missed a wake-up */

@@ -207,15 +207,13 @@ static bool connect_done(fo_t *fo, uint32_t slot, const ing_rec_t *r)
 void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     arena_t *a = &fo->shm->arena;
-    uint32_t blen;
-    uint8_t *blob = arena_get(a, r->h1, &blen);
-    if (blob == NULL || blen < 2 || 2u + blob_len(blob) > blen) {
+    uint16_t idlen;
+    const char *id = blob_get(a, r->h1, &idlen);
+    if (id == NULL) {
         log_err("CONNECT from frontend %u with bad client-id blob", r->fe);
         refuse(fo, r, MQTT_RC_UNAVAILABLE);
         return;
     }
-    const char *id = (const char *)blob + 2;
-    uint16_t idlen = blob_len(blob);
     int clean = (r->flags & ING_F_CLEAN) != 0;
     strmap_ent_t *e = strmap_get(&fo->ids, id, idlen);
 
@@ -342,13 +340,11 @@ static void will_send(fo_t *fo, uint32_t slot)
  * the QoS 1/2 records that stay, and the next host drops them. */
 static void stale_qos0(fo_t *fo, uint32_t slot)
 {
+    /* We hold the consumer role (as in wipe()): the consumer's view. */
     ring_t *r = sess_ring(fo->shm, slot);
-    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-    uint32_t n = 0;
-    for (uint64_t pos = tail; pos < r->head; pos++) {
-        out_rec_t *o = (out_rec_t *)(void *)(r->data +
-                                             (size_t)(pos & r->mask) *
-                                                 r->esize);
+    uint32_t n = 0, count = ring_count(r);
+    for (uint32_t i = 0; i < count; i++) {
+        out_rec_t *o = ring_peek(r, i);
         /* Through a shared subscription: left for the group (handed to
          * another member when the session ends, fo_share_handover()). */
         if (o->type == OUT_DELIVER && o->qos == 0 &&

@@ -249,12 +249,12 @@ void fo_share_join(fo_t *fo, const ing_rec_t *r)
 
 void fo_share_leave(fo_t *fo, const ing_rec_t *r)
 {
-    uint32_t blen;
-    uint8_t *b = arena_get(&fo->shm->arena, r->h1, &blen);
+    uint16_t len;
+    const char *name = blob_get(&fo->shm->arena, r->h1, &len);
     fo_release_after(fo, r->h1);
-    if (b == NULL || blen < 2 || 2u + blob_len(b) > blen || fo->idx != 0)
+    if (name == NULL || fo->idx != 0)
         return;
-    fo_group_t *g = group_get(fo, (const char *)b + 2, blob_len(b));
+    fo_group_t *g = group_get(fo, name, len);
     int i = g ? member_find(g, r->slot, r->a) : -1;
     if (i >= 0)
         member_drop(fo, g, (uint32_t)i);

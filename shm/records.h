@@ -374,4 +374,17 @@ static inline uint16_t blob_len(const uint8_t *b)
     return (uint16_t)(b[0] << 8 | b[1]);
 }
 
+/* The bytes of blob h and their number (*len), or NULL when h is stale or
+ * its length runs past its block. */
+static inline const char *blob_get(const arena_t *a, arena_h h,
+                                   uint16_t *len)
+{
+    uint32_t blen;
+    const uint8_t *b = arena_get(a, h, &blen);
+    if (b == NULL || blen < 2 || 2u + blob_len(b) > blen)
+        return NULL;
+    *len = blob_len(b);
+    return (const char *)b + 2;
+}
+
 #endif
