@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -50,14 +51,58 @@ typedef struct fe_alias {
 #define FE_SUBIDS_MAX 32 /* Subscription Identifiers on one delivery */
 
 typedef struct fe_conn {
+    /* ---- hot: what a delivery touches (fe_drain_slot(), the flush and
+     * its completion), in the first two cache lines ---- */
     int fd;
-    int listener;  /* index in cfg->listeners */
+    int state;
     fe_xport_t *x; /* TLS / WebSocket transport; NULL for plain TCP */
+    /* output: a FIFO of iovecs (iov[], at the end); rel[i] is released
+     * once iov[i] is sent.  rel lives in shm (shm_fe_rel()), so that a new
+     * incarnation of this frontend can release what a dead one held; see
+     * fe_rel_set().  hb[] (at the end) holds copied bytes. */
+    arena_h *rel;
+    uint64_t out_bytes; /* bytes in the queue */
+    struct fe_conn *dirty_next;
+    uint64_t last_tx_ms; /* fe_t.round_ms of our last write (coalescing
+                            on) */
+    uint64_t hold_until; /* held: written at this fe_hold_clock() at the
+                            latest; 0: not held */
+    uint32_t slot;
+    uint32_t conn_gen;
+    /* second line */
+    uint32_t id;   /* index in fe_t.conns (and its registered file) */
+    uint32_t iov_head;
+    uint32_t iov_n;
+    uint32_t hb_used;
+    uint32_t max_pkt;     /* client's Maximum Packet Size (0: no limit) */
+    uint32_t pending_acks;
+    uint16_t out_pubs;    /* deliveries in the queue (fe_hold.c) */
+    uint16_t recv_max;    /* client's Receive Maximum: its inflight window */
+    uint16_t alias_out_max; /* client's Topic Alias Maximum */
+    uint8_t level;
+    bool inflight_blocked; /* drain stopped: inflight window full */
+    bool resend_pending;   /* inflight entries wait to be sent again */
+    bool paused;        /* input processing stopped (back-pressure) */
+    bool resume_soon;   /* in fe_t.resume */
+    bool read_off;      /* ev_read removed */
+    bool write_on;      /* ev_write added */
+    bool dirty;         /* in the flush list */
+    /* write coalescing (fe_hold.c) */
+    bool out_urgent;     /* the queue holds something else than
+                            deliveries (an ack, a SUBACK) */
+    bool rx_since_tx;    /* the client sent bytes since our last write */
+    bool reply_next;     /* a QoS 2 PUBLISH is queued: we answer the
+                            client's PUBREC at once, so the socket may
+                            delay its ACK (fe_delay_ack()) */
+    bool ack_delayed;    /* ... and it does: input we do not answer is
+                            acknowledged at once (fe_process_input()) */
+    strmap_t *alias_out;    /* topic -> outbound alias */
+
+    /* ---- the rest ---- */
+    int listener;  /* index in cfg->listeners */
+    uint32_t gen;  /* bumped each time the index is reused */
     char *username; /* client certificate's common name, when the listener
                        has use_identity_as_username */
-    uint32_t id;   /* index in fe_t.conns */
-    uint32_t gen;  /* bumped each time the index is reused */
-    int state;
     struct event *ev_read;
     struct event *ev_write;
     char *client_id;
@@ -66,54 +111,18 @@ typedef struct fe_conn {
     uint8_t *in;
     size_t in_len;
     size_t in_cap;
-    bool paused;        /* input processing stopped (back-pressure) */
-    bool resume_soon;   /* in fe_t.resume */
-    bool read_off;      /* ev_read removed */
-
-    /* output: a FIFO of iovecs (iov[], at the end); rel[i] is released
-     * once iov[i] is sent.  rel lives in shm (shm_fe_rel()), so that a new
-     * incarnation of this frontend can release what a dead one held; see
-     * fe_rel_set().  hb[] (at the end) holds copied bytes. */
-    arena_h *rel;
-    uint32_t iov_head;
-    uint32_t iov_n;
-    uint32_t hb_used;
-    uint64_t out_bytes; /* bytes in the queue */
-    bool write_on;      /* ev_write added */
-    bool dirty;         /* in the flush list */
-    struct fe_conn *dirty_next;
-    /* write coalescing (fe_hold.c) */
-    uint16_t out_pubs;   /* deliveries in the queue */
-    bool out_urgent;     /* ... and something else (an ack, a SUBACK) */
-    bool rx_since_tx;    /* the client sent bytes since our last write */
-    bool reply_next;     /* a QoS 2 PUBLISH is queued: we answer the
-                            client's PUBREC at once, so the socket may
-                            delay its ACK (fe_delay_ack()) */
-    bool ack_delayed;    /* ... and it does: input we do not answer is
-                            acknowledged at once (fe_process_input()) */
-    uint64_t last_tx_ms; /* fe_t.round_ms of our last write (coalescing
-                            on) */
-    uint64_t hold_until; /* held: written at this fe_hold_clock() at the
-                            latest; 0: not held */
 
     /* session */
-    uint32_t slot;
-    uint32_t conn_gen;
-    uint8_t level;
     bool clean;
     uint16_t keepalive;
-    bool inflight_blocked; /* drain stopped: inflight window full */
-    bool resend_pending;   /* inflight entries wait to be sent again */
     bool disconnecting;    /* DISCONNECT received: close cleanly */
     bool discard_session;  /* on close, free even a persistent session */
-    uint32_t pending_acks;
     uint64_t accepted_ms; /* fe_clock_ms() at accept */
     uint64_t last_rx_ms;  /* fe_clock_ms() at the last byte read */
 
-    /* MQTT 5 (level 5 only; see docs/mqtt5.md) */
-    uint16_t recv_max;    /* client's Receive Maximum: its inflight window */
+    /* MQTT 5 (level 5 only; see docs/mqtt5.md; Receive Maximum, Maximum
+     * Packet Size and Topic Alias Maximum are above) */
     bool problem_info;    /* Request Problem Information: Reason Strings */
-    uint32_t max_pkt;     /* client's Maximum Packet Size (0: no limit) */
     uint32_t sess_expiry; /* Session Expiry Interval from CONNECT */
     bool expiry_changed;  /* ... and a DISCONNECT changed it */
     bool id_assigned;     /* the client id is ours (Assigned Client Id) */
@@ -121,9 +130,7 @@ typedef struct fe_conn {
     bool want_response_info; /* Request Response Information 1 */
     fe_alias_t *alias;    /* inbound Topic Aliases [1..n_alias] */
     uint16_t n_alias;
-    uint16_t alias_out_max; /* client's Topic Alias Maximum */
     uint16_t alias_out_n;   /* outbound aliases assigned (1..n) */
-    strmap_t *alias_out;    /* topic -> outbound alias */
     uint32_t epoch;       /* the session's (shared subscription members) */
     /* MQTT 5 enhanced authentication (handle_auth.c) */
     const struct fe_auth_method *auth; /* the method in use, or NULL */
@@ -142,6 +149,11 @@ typedef struct fe_conn {
     struct iovec iov[FE_IOV_CAP];
     uint8_t hb[FE_HB_CAP];
 } fe_conn_t;
+
+/* The hot fields fill the first two cache lines (jemalloc's size class
+ * for fe_conn_t is a multiple of 64 bytes, so they are aligned). */
+_Static_assert(offsetof(fe_conn_t, listener) <= 128,
+               "fe_conn_t: the hot fields outgrew two cache lines");
 
 typedef struct fe_backlog {
     ing_rec_t *recs;
