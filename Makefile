@@ -66,6 +66,13 @@ $(BUILD)/tests/tools/bench/%: tests/tools/bench/%.c $(filter-out %/bench_main.o,
 	$(CC) $(CFLAGS) -Wno-unused-parameter -Itools/bench $(LDFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcmocka $(LIBS) -lm
 # ---- end tools/bench ----
 
+# ---- tools/sendfloor: ringmq-sendfloor, the kernel's share of a fan-out ----
+all: $(BIN)/ringmq-sendfloor
+$(BIN)/ringmq-sendfloor: $(BUILD)/tools/sendfloor/sendfloor_main.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -luring
+# ---- end tools/sendfloor ----
+
 # ---- tools/ctl: ringmqctl, the admin socket client (part of `make all`) ----
 CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/ctl/*.c))
 all: $(BIN)/ringmqctl

@@ -3,7 +3,9 @@ test_bench.py -- ringmq-bench (bin/ringmq-bench) against a real broker:
 short smoke scenarios (fanout QoS 1 open loop, pairs QoS 2 closed loop, a
 connection storm) end with every message delivered exactly once, exit 0
 and consistent JSON figures; a broker paused mid-run makes it report the
-loss and exit 1; bad options exit 2.  MQTT 5 and shared subscriptions run
+loss and exit 1; bad options exit 2.  ringmq-sendfloor (the kernel's
+cost of one write per delivery) writes every frame in both modes, and
+tools/bench-compare --floor prints it next to Mosquitto's figure.  MQTT 5 and shared subscriptions run
 under BROKER=mosquitto only (ringmq does not speak them yet).
 
 The binary is RINGMQ_BENCH_BIN, else ringmq-bench next to RINGMQ_BIN (so
@@ -17,7 +19,7 @@ import subprocess
 import time
 
 from harness import (
-    IS_RINGMQ, REPO, Broker, check, check_eq, fail, timeout)
+    IS_RINGMQ, REPO, Broker, check, check_eq, fail, ringmq_only, timeout)
 
 
 def _bench_bin():
@@ -31,6 +33,15 @@ def _bench_bin():
         fail("%s not found or not executable (make, or set "
              "RINGMQ_BENCH_BIN)" % b)
     return b
+
+
+def _tool_bin(name, env):
+    """A tool of bin/: the env variable, else next to ringmq-bench."""
+    t = os.environ.get(env) or os.path.join(
+        os.path.dirname(_bench_bin()), name)
+    if not os.access(t, os.X_OK):
+        fail("%s not found or not executable (make, or set %s)" % (t, env))
+    return t
 
 
 def _start(b, args):
@@ -225,3 +236,74 @@ def test_bench_mqtt5_shared():
         _check_clean(b, rc, d, err, 1)
         check_eq(d["config"]["mqtt"], "5", "protocol")
         check_eq(d["messages"]["streams"], 2, "streams (one per publisher)")
+
+
+@timeout(60)
+def test_sendfloor_writes_every_frame_in_both_modes():
+    """ringmq-sendfloor: 20 sockets, 100 rounds a second for 0.5 s, with
+    io_uring and with send(): every frame of every round written whole,
+    the sender's CPU per frame reported, exit 0."""
+    tool = _tool_bin("ringmq-sendfloor", "RINGMQ_SENDFLOOR_BIN")
+    for mode in ("uring", "send"):
+        p = subprocess.run([tool, "--json", "--mode", mode, "-n", "20", "-r",
+                            "100", "-b", "93", "-d", "0.5", "--warmup",
+                            "0.2"], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30)
+        check_eq(p.returncode, 0, "exit status (%s): %s"
+                 % (mode, p.stderr.decode()[-300:]))
+        d = json.loads(p.stdout)
+        check_eq(d["mode"], mode, "mode")
+        check_eq((d["sockets"], d["bytes"]), (20, 93), "sockets, bytes")
+        check(40 <= d["rounds"] <= 60, "%s: %d rounds in 0.5 s at 100/s"
+              % (mode, d["rounds"]))
+        check_eq(d["frames"], 20 * d["rounds"], "%s: frames written whole"
+                 % mode)
+        check(d["cpu_us_per_frame"] > 0, "%s: CPU per frame" % mode)
+
+
+def test_sendfloor_bad_options_exit_2():
+    """Bad values are refused with a message naming the option and exit
+    status 2."""
+    tool = _tool_bin("ringmq-sendfloor", "RINGMQ_SENDFLOOR_BIN")
+    for args, says in ((["-n", "0"], "-n"), (["--mode", "x"], "--mode"),
+                       (["-d", "-1"], "-d"), (["--bogus"], "usage"),
+                       (["extra"], "extra")):
+        p = subprocess.run([tool] + args, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=10)
+        err = p.stderr.decode()
+        check_eq(p.returncode, 2, "exit status of %s" % args)
+        check(says in err, "%s: message %r does not mention %r"
+              % (args, err, says))
+
+
+@timeout(120)
+def test_bench_compare_floor_row():
+    """tools/bench-compare --floor, F1 against ringmq alone, short: exit 0,
+    the CPU row and the kernel floor row (io_uring and send()) carry
+    numbers (what they say is a benchmark's business, not a test's)."""
+    ringmq_only("runs bin/ringmq itself")
+    env = dict(os.environ)
+    env["RINGMQ_BENCH_BIN"] = _bench_bin()
+    env["RINGMQ_SENDFLOOR_BIN"] = _tool_bin("ringmq-sendfloor",
+                                            "RINGMQ_SENDFLOOR_BIN")
+    env.setdefault("RINGMQ_BIN", "bin/ringmq")
+    p = subprocess.run([os.path.join(REPO, "tools", "bench-compare"),
+                        "--only", "F1", "--brokers", "ringmq", "--floor",
+                        "-d", "1", "--warmup", "0.5", "--drain", "3"],
+                       cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=110)
+    out = p.stdout.decode()
+    check_eq(p.returncode, 0, "exit status: %s" % p.stderr.decode()[-500:])
+    rows = {}
+    for line in out.splitlines():
+        for label in ("broker CPU us/msg", "kernel floor us/msg"):
+            if line.strip().startswith(label):
+                rows[label] = line.split(label)[1].split()
+    check("broker CPU us/msg" in rows and "kernel floor us/msg" in rows,
+          "rows missing from:\n%s" % out)
+    cpu = float(rows["broker CPU us/msg"][0])
+    floor_uring, floor_send = (float(x) for x in
+                               rows["kernel floor us/msg"][:2])
+    check(cpu > 0 and floor_uring > 0 and floor_send > 0,
+          "CPU %.3f, floor %.3f / %.3f us/msg" % (cpu, floor_uring,
+                                                  floor_send))
