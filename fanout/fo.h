@@ -27,6 +27,11 @@ typedef struct fo_match {
 
 typedef struct fo_group fo_group_t; /* fo_share.c */
 
+/* A new subscription's retained messages still to send (fo_retsend.c),
+ * looked at every FO_RETJOB_POLL_MS while there are any. */
+typedef struct fo_ret_job fo_ret_job_t;
+#define FO_RETJOB_POLL_MS 2
+
 typedef struct fo_xid {
     uint32_t id;
     uint32_t next; /* UINT32_MAX ends the list */
@@ -73,6 +78,10 @@ typedef struct fo {
     uint32_t *gmatch;     /* groups matched by the message at hand */
     uint32_t n_gmatch, gmatch_cap;
 
+    fo_ret_job_t *jobs;  /* retained backlogs (fo_retsend.c) */
+    uint32_t n_jobs;
+    fo_ret_job_t **job_of; /* per slot / n_fo: its first backlog */
+
     uint32_t *notify;    /* slots touched in this batch */
     uint32_t n_notify;
     uint32_t n_owned;    /* max_clients / n_fo + 1: the length of the
@@ -97,11 +106,28 @@ void fo_on_sync(fo_t *fo, const ing_rec_t *r);
 
 /* fo_publish.c */
 void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo);
-/* Queues retained messages matching filter to slot at most at the QoS of
- * opts (a subscription's options byte), with Subscription Identifier
- * sub_id (0: none).  Expired ones are skipped. */
-void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
-                      uint16_t flen, uint8_t opts, uint32_t sub_id);
+/* Pushes delivery m of message h (bytes of payload): the extra
+ * Subscription Identifiers first, then the delivery; the caller asked for
+ * room and took the reference the delivery holds. */
+void fo_push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
+                      uint8_t flags, uint32_t bytes);
+
+/* fo_retsend.c: retained messages for a new subscription (see the file's
+ * comment). */
+/* Queues the retained messages matching filter to slot, at most at the
+ * QoS of subscription record sub (with its Subscription Identifier);
+ * what does not fit waits in a backlog.  Expired ones are skipped. */
+void fo_send_retained(fo_t *fo, uint32_t slot, arena_h sub,
+                      const char *filter, uint16_t flen);
+/* Sends what fits of every backlog, ends those that are done or whose
+ * subscription is gone. */
+void fo_ret_jobs_run(fo_t *fo);
+/* A live PUBLISH on topic was queued for slot: its backlogs no longer
+ * send the topic's retained message.  Only with fo->n_jobs. */
+void fo_ret_jobs_pushed(fo_t *fo, uint32_t slot, const char *topic,
+                        uint16_t tlen);
+/* Frees every backlog (worker stop). */
+void fo_ret_jobs_free(fo_t *fo);
 
 /* fo_retain.c: the retained store (see the file's comment). */
 /* Stores msg (the store takes its own reference) as the retained message

@@ -279,7 +279,8 @@ static int rings_empty(fo_t *fo)
     return 1;
 }
 
-static void sleep_until_woken(fo_t *fo)
+/* Sleeps until a producer wakes us, or ms milliseconds. */
+static void sleep_until_woken(fo_t *fo, long ms)
 {
     proc_t *p = fo->proc;
     uint32_t v = __atomic_load_n(&p->futex, __ATOMIC_ACQUIRE);
@@ -289,7 +290,7 @@ static void sleep_until_woken(fo_t *fo)
      * load of `sleeping`. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (rings_empty(fo) && !fo_stop) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, ms * 1000 * 1000};
         syscall(SYS_futex, &p->futex, FUTEX_WAIT, v, &ts, NULL, 0);
     }
     __atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
@@ -344,6 +345,8 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     while (!fo_stop) {
         uint32_t n = poll_rings(&fo);
         fo_admin_poll(&fo); /* admin socket requests (one load if none) */
+        if (fo.n_jobs)
+            fo_ret_jobs_run(&fo);
         fo_flush_notify(&fo);
         if (n == 0) {
             if (++idle < 64) {
@@ -351,7 +354,9 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
                 continue;
             }
             idle = 0;
-            sleep_until_woken(&fo);
+            /* A retained backlog looks for room every few ms (the
+             * frontends do not say when they drain). */
+            sleep_until_woken(&fo, fo.n_jobs ? FO_RETJOB_POLL_MS : 100);
         } else {
             idle = 0;
         }
@@ -369,6 +374,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     }
     log_info("fan-out worker %u stopping", idx);
     fo_ret_free(&fo);
+    fo_ret_jobs_free(&fo);
     fo_share_free(&fo);
     fo_index_free(fo.ix);
     strmap_free(&fo.ids);

@@ -1,7 +1,8 @@
 /*
  * fo_publish.c -- what a worker does with a PUBLISH: retained store,
  * matching against its subscription index, one delivery per client at the
- * highest granted QoS, and the queue limits.
+ * highest granted QoS, and the queue limits (the retained messages a new
+ * subscription gets: fo_retsend.c).
  */
 #include <string.h>
 
@@ -9,7 +10,6 @@
 #include "fo.h"
 #include "log.h"
 #include "mem.h"
-#include "topic.h"
 
 /* The publisher of the message being matched (No Local), for on_match. */
 static uint32_t match_publisher;
@@ -64,11 +64,8 @@ static uint32_t delivery_recs(const fo_t *fo, const fo_match_t *m)
     return n;
 }
 
-/* Pushes delivery m of message h (bytes of payload): the extra
- * Subscription Identifiers first, then the delivery; the caller took the
- * reference the delivery holds. */
-static void push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
-                          uint8_t flags, uint32_t bytes)
+void fo_push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
+                      uint8_t flags, uint32_t bytes)
 {
     for (uint32_t x = m->xids; x != UINT32_MAX; x = fo->xid[x].next) {
         out_rec_t id = {.type = OUT_SUBID, .aux = fo->xid[x].id};
@@ -80,48 +77,6 @@ static void push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
                    .flags = flags,
                    .aux = m->sub_id};
     fo_push(fo, m->slot, &o, bytes);
-}
-
-/* Queues the retained message of e to slot at most at the QoS of opts. */
-static void send_one_retained(fo_t *fo, uint32_t slot, strmap_ent_t *e,
-                              uint8_t opts, uint32_t sub_id)
-{
-    arena_h h;
-    uint8_t rq;
-    if (fo_ret_at(fo, e, &h, &rq) < 0)
-        return;
-    uint32_t len;
-    msg_view_t v;
-    uint8_t *m = arena_get(&fo->shm->arena, h, &len);
-    if (m == NULL || msg_open(m, len, &v) < 0 || msg_expired(&v, fo->now))
-        return;
-    if (!fo_has_room(fo, slot, v.plen, 1))
-        return; /* counted */
-    uint8_t qos = opts & MQTT_SUBOPT_QOS_MASK;
-    fo_match_t d = {.slot = slot,
-                    .qos = rq < qos ? rq : qos,
-                    .sub_id = sub_id,
-                    .xids = UINT32_MAX};
-    arena_ref_add(&fo->shm->arena, h, 1);
-    push_delivery(fo, &d, h, OUT_F_RETAIN, v.plen);
-}
-
-void fo_send_retained(fo_t *fo, uint32_t slot, const char *filter,
-                      uint16_t flen, uint8_t opts, uint32_t sub_id)
-{
-    if (memchr(filter, '+', flen) == NULL &&
-        memchr(filter, '#', flen) == NULL) {
-        /* No wildcard: one lookup. */
-        strmap_ent_t *e = strmap_get(&fo->retained, filter, flen);
-        if (e)
-            send_one_retained(fo, slot, e, opts, sub_id);
-        return;
-    }
-    size_t i;
-    for (strmap_ent_t *e = strmap_first(&fo->retained, &i); e;
-         e = strmap_next(&fo->retained, e, &i))
-        if (topic_matches(filter, flen, e->key, e->len))
-            send_one_retained(fo, slot, e, opts, sub_id);
 }
 
 /* True when slot's data ring already ends with a delivery of h: the
@@ -194,8 +149,10 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     uint8_t retain = (r->flags & ING_F_RETAIN) ? OUT_F_RETAIN : 0;
     for (uint32_t i = 0; i < n; i++) {
         arena_ref_add(a, r->h1, 1);
-        push_delivery(fo, &fo->match[i], r->h1, fo->match[i].rap & retain,
-                      v.plen);
+        fo_push_delivery(fo, &fo->match[i], r->h1,
+                         fo->match[i].rap & retain, v.plen);
+        if (fo->n_jobs)
+            fo_ret_jobs_pushed(fo, fo->match[i].slot, v.topic, v.tlen);
     }
     fo->proc->msgs_out += n;
     if (n)

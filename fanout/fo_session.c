@@ -562,9 +562,12 @@ void fo_on_subscribe(fo_t *fo, const ing_rec_t *r, int unsubscribe,
         if (rh == 2 || (rh == 1 && !(en.opts & SUBB_OPT_NEW)) ||
             topic_share_split(en.filter, en.len, &foff) == 1)
             continue; /* no retained messages for a shared subscription */
-        if (en.code < sb.n_codes && sb.codes[en.code] < 0x80)
-            fo_send_retained(fo, slot, en.filter, en.len,
-                             en.opts & (uint8_t)~SUBB_OPT_NEW, en.sub_id);
+        if (en.code >= sb.n_codes || sb.codes[en.code] >= 0x80)
+            continue;
+        strmap_ent_t *e =
+            strmap_get(&fo->subs, key, sub_key(key, slot, en.filter, en.len));
+        if (e)
+            fo_send_retained(fo, slot, (arena_h)e->val, en.filter, en.len);
     }
 }
 
