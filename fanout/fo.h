@@ -28,7 +28,8 @@ typedef struct fo_match {
 typedef struct fo_group fo_group_t; /* fo_share.c */
 
 /* A new subscription's retained messages still to send (fo_retsend.c),
- * looked at every FO_RETJOB_POLL_MS while there are any. */
+ * looked at every FO_RETJOB_POLL_MS while one of a connected client is
+ * there, else whenever the worker wakes (at least every 100 ms). */
 typedef struct fo_ret_job fo_ret_job_t;
 #define FO_RETJOB_POLL_MS 2
 
@@ -120,8 +121,9 @@ void fo_push_delivery(fo_t *fo, const fo_match_t *m, arena_h h,
 void fo_send_retained(fo_t *fo, uint32_t slot, arena_h sub,
                       const char *filter, uint16_t flen);
 /* Sends what fits of every backlog, ends those that are done or whose
- * subscription is gone. */
-void fo_ret_jobs_run(fo_t *fo);
+ * subscription is gone.  Returns true when a backlog's client is
+ * connected (it may go on as soon as the client reads). */
+bool fo_ret_jobs_run(fo_t *fo);
 /* A live PUBLISH on topic was queued for slot: its backlogs no longer
  * send the topic's retained message.  Only with fo->n_jobs. */
 void fo_ret_jobs_pushed(fo_t *fo, uint32_t slot, const char *topic,

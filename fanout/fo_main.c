@@ -280,6 +280,13 @@ static int rings_empty(fo_t *fo)
 }
 
 /* Sleeps until a producer wakes us, or ms milliseconds. */
+static uint64_t fo_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void sleep_until_woken(fo_t *fo, long ms)
 {
     proc_t *p = fo->proc;
@@ -340,13 +347,21 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     log_info("fan-out worker %u started, %u free slots", idx, fo.n_free);
 
     uint32_t idle = 0;
+    uint64_t jobs_ms = 0; /* when the retained backlogs were last run */
+    bool jobs_online = false;
     time_t last_tick = time(NULL);
     fo.now = (uint64_t)last_tick;
     while (!fo_stop) {
         uint32_t n = poll_rings(&fo);
         fo_admin_poll(&fo); /* admin socket requests (one load if none) */
-        if (fo.n_jobs)
-            fo_ret_jobs_run(&fo);
+        if (fo.n_jobs) {
+            /* At most once per FO_RETJOB_POLL_MS, not on every spin. */
+            uint64_t ms = fo_clock_ms();
+            if (ms - jobs_ms >= FO_RETJOB_POLL_MS) {
+                jobs_ms = ms;
+                jobs_online = fo_ret_jobs_run(&fo);
+            }
+        }
         fo_flush_notify(&fo);
         if (n == 0) {
             if (++idle < 64) {
@@ -356,7 +371,9 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
             idle = 0;
             /* A retained backlog looks for room every few ms (the
              * frontends do not say when they drain). */
-            sleep_until_woken(&fo, fo.n_jobs ? FO_RETJOB_POLL_MS : 100);
+            sleep_until_woken(&fo, fo.n_jobs && jobs_online
+                                       ? FO_RETJOB_POLL_MS
+                                       : 100);
         } else {
             idle = 0;
         }

@@ -14,10 +14,11 @@
  * SUBSCRIBE time too, so that live messages still find room.
  *
  * A backlog ends when everything is sent, when its subscription is gone
- * (unsubscribed, or the session ended or started anew), or after
- * FO_RETJOB_STUCK_S seconds in which a connected subscriber took nothing
- * (the rest is then dropped, counted and logged, as a full queue drops).
- * While the session is offline it waits.  A live PUBLISH queued for the
+ * (unsubscribed, subscribed again, or the session ended or started anew),
+ * or after FO_RETJOB_STUCK_S seconds in which none of it could be sent
+ * (the rest is then dropped, counted and logged, as a full queue drops):
+ * a client that does not read, or a session that stays offline that long
+ * (while offline nothing is sent; a reconnect in time goes on).  A live PUBLISH queued for the
  * subscriber on a topic still in its backlog takes that topic out of it
  * (fo_ret_jobs_pushed()): the subscriber has a newer message on the
  * topic, and an older retained one must not follow it.
@@ -105,18 +106,16 @@ static int send_rec(fo_t *fo, uint32_t slot, const sess_sub_t *sub,
     return 1;
 }
 
-/* Sends what fits of backlog j.  Returns false when it is over. */
-static bool job_run(fo_t *fo, fo_ret_job_t *j)
+/* Sends what fits of backlog j; *online says whether its client is
+ * connected.  Returns false when the backlog is over. */
+static bool job_run(fo_t *fo, fo_ret_job_t *j, bool *online)
 {
     sess_slot_t *s = shm_slot(fo->shm, j->slot);
     const sess_sub_t *sub = arena_get(&fo->shm->arena, j->sub, NULL);
     if (s->state == SESS_FREE || s->epoch != j->epoch || sub == NULL)
         return false; /* the subscription is gone */
-    if (s->state != SESS_ONLINE) {
-        j->moved = fo->now; /* offline: it waits for the client */
-        return true;
-    }
-    while (j->at < j->n) {
+    *online = s->state == SESS_ONLINE;
+    while (*online && j->at < j->n) {
         if (!j->out[j->at] && !send_rec(fo, j->slot, sub, j->recs[j->at]))
             break;
         j->at++;
@@ -128,24 +127,30 @@ static bool job_run(fo_t *fo, fo_ret_job_t *j)
         uint32_t left = j->n - j->at;
         uint16_t n = 0;
         const char *id = blob_get(&fo->shm->arena, s->client_id, &n);
-        log_warn("Client %.*s has taken none of its %u remaining retained "
-                 "messages for %d s: they are dropped (max_queued_messages "
-                 "or max_queued_bytes).",
-                 id ? (int)n : 0, id ? id : "", left, FO_RETJOB_STUCK_S);
+        log_warn("Client %.*s (%s) has taken none of its %u remaining "
+                 "retained messages for %d s: they are dropped "
+                 "(max_queued_messages or max_queued_bytes).",
+                 id ? (int)n : 0, id ? id : "",
+                 *online ? "connected" : "offline", left, FO_RETJOB_STUCK_S);
         fo->proc->drops_queue += left;
         return false;
     }
     return true;
 }
 
-void fo_ret_jobs_run(fo_t *fo)
+bool fo_ret_jobs_run(fo_t *fo)
 {
+    bool any_online = false;
     for (fo_ret_job_t **at = &fo->jobs; *at;) {
-        if (job_run(fo, *at))
+        bool online = false;
+        if (job_run(fo, *at, &online)) {
+            any_online |= online;
             at = &(*at)->next;
-        else
+        } else {
             job_free(fo, at);
+        }
     }
+    return any_online;
 }
 
 void fo_ret_jobs_pushed(fo_t *fo, uint32_t slot, const char *topic,
@@ -166,20 +171,24 @@ void fo_ret_jobs_pushed(fo_t *fo, uint32_t slot, const char *topic,
     }
 }
 
-/* A backlog of the n records in recs (taken over) for subscription sub of
- * slot; an earlier backlog of the same subscription ends (a SUBSCRIBE
- * again sends everything again). */
-static void job_add(fo_t *fo, uint32_t slot, arena_h sub, arena_h *recs,
-                    uint32_t n)
+/* Ends the backlogs of subscription sub of slot. */
+static void jobs_end(fo_t *fo, uint32_t slot, arena_h sub)
 {
-    if (fo->job_of == NULL)
-        fo->job_of = mem_calloc(fo->n_owned, sizeof(fo->job_of[0]));
     for (fo_ret_job_t **at = &fo->jobs; *at;) {
         if ((*at)->slot == slot && (*at)->sub == sub)
             job_free(fo, at);
         else
             at = &(*at)->next;
     }
+}
+
+/* A backlog of the n records in recs (taken over) for subscription sub of
+ * slot. */
+static void job_add(fo_t *fo, uint32_t slot, arena_h sub, arena_h *recs,
+                    uint32_t n)
+{
+    if (fo->job_of == NULL)
+        fo->job_of = mem_calloc(fo->n_owned, sizeof(fo->job_of[0]));
     qsort(recs, n, sizeof(recs[0]), cmp_h);
     fo_ret_job_t *j = mem_alloc(sizeof(*j));
     fo_ret_job_t **same = &fo->job_of[fo_local(fo, slot)];
@@ -205,6 +214,10 @@ void fo_send_retained(fo_t *fo, uint32_t slot, arena_h sub_h,
     const sess_sub_t *sub = arena_get(&fo->shm->arena, sub_h, NULL);
     if (sub == NULL)
         return;
+    /* A SUBSCRIBE again sends everything again: not what an earlier
+     * backlog of it still holds as well. */
+    if (fo->n_jobs)
+        jobs_end(fo, slot, sub_h);
     bool wild = memchr(filter, '+', flen) || memchr(filter, '#', flen);
     arena_h *left = NULL;
     uint32_t n_left = 0, cap_left = 0;
