@@ -7,21 +7,23 @@
  * not fit when the SUBSCRIBE is handled waits in a backlog (fo_ret_job_t,
  * private to the worker): the handles of the retained records still to
  * send, sorted.  The worker's loop sends more as the frontend drains the
- * ring (fo_ret_jobs_run(), every few milliseconds while a backlog exists),
- * reading each record when it sends it: a topic whose retained message was
- * replaced meanwhile sends the new one, a cleared one nothing.  Retained
- * messages fill the ring to half of max_queued_messages at most, at
- * SUBSCRIBE time too, so that live messages still find room.
+ * ring (fo_ret_jobs_run(), every FO_RETJOB_POLL_MS at most), reading each
+ * record when it sends it: a topic whose retained message was replaced
+ * meanwhile sends the new one, a cleared one nothing.  Retained messages
+ * fill the ring to half of max_queued_messages at most, at SUBSCRIBE time
+ * too, so that live messages still find room.
  *
  * A backlog ends when everything is sent, when its subscription is gone
  * (unsubscribed, subscribed again, or the session ended or started anew),
  * or after FO_RETJOB_STUCK_S seconds in which none of it could be sent
  * (the rest is then dropped, counted and logged, as a full queue drops):
  * a client that does not read, or a session that stays offline that long
- * (while offline nothing is sent; a reconnect in time goes on).  A live PUBLISH queued for the
- * subscriber on a topic still in its backlog takes that topic out of it
- * (fo_ret_jobs_pushed()): the subscriber has a newer message on the
- * topic, and an older retained one must not follow it.
+ * (while offline nothing is sent; a reconnect in time goes on).
+ *
+ * A live PUBLISH queued for the subscriber on a topic still in its backlog
+ * takes that topic out of it (fo_ret_jobs_pushed()): the subscriber has a
+ * newer message on the topic, and an older retained one must not follow
+ * it.
  *
  * Backlogs are process memory: a worker that dies loses them (the
  * subscriber keeps what was queued), as it loses nothing else -- the

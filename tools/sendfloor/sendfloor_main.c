@@ -341,6 +341,12 @@ int main(int argc, char **argv)
     double cpu = cpu_s() - c0, wall = now_s() - t0;
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
+    if (o.uring)
+        io_uring_queue_exit(&ring);
+    for (int i = 0; i < o.n; i++)
+        close(fd[i]);
+    free(fd);
+    free(frame);
     double us = frames ? cpu * 1e6 / (double)frames : 0;
     if (o.json)
         printf("{\"mode\": \"%s\", \"sockets\": %d, \"rate\": %g, "
