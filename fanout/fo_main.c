@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crashpoint.h"
 #include "fo.h"
 #include "fo_admin.h"
@@ -280,13 +281,6 @@ static int rings_empty(fo_t *fo)
 }
 
 /* Sleeps until a producer wakes us, or ms milliseconds. */
-static uint64_t fo_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_until_woken(fo_t *fo, long ms)
 {
     proc_t *p = fo->proc;
@@ -356,7 +350,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
         fo_admin_poll(&fo); /* admin socket requests (one load if none) */
         if (fo.n_jobs) {
             /* At most once per FO_RETJOB_POLL_MS, not on every spin. */
-            uint64_t ms = fo_clock_ms();
+            uint64_t ms = clock_ms();
             if (ms - jobs_ms >= FO_RETJOB_POLL_MS) {
                 jobs_ms = ms;
                 jobs_online = fo_ret_jobs_run(&fo);

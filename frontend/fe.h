@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "mqtt.h"
 #include "shm.h"
@@ -222,9 +223,7 @@ extern fe_t *fe;
  * system call): timeouts count from it, never early. */
 static inline uint64_t fe_clock_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return clock_coarse_ms();
 }
 
 /* Process entry: runs frontend idx until SIGTERM, accepting on the n_lfd

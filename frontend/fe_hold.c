@@ -32,6 +32,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "fe.h"
 #include "log.h"
 #include "mem.h"
@@ -49,9 +50,7 @@ static bool stopped;
 
 uint64_t fe_hold_clock(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return clock_ms();
 }
 
 static void arm(uint64_t until, uint64_t now)

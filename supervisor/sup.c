@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fe.h"
 #include "fe_tls.h"
 #include "fo.h"
@@ -84,13 +85,6 @@ static struct {
     int *efd;
     sigset_t old_mask;
 } sup;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A listener binds every address its host name resolves to (as
  * Mosquitto does), at most SUP_ADDRS_MAX; without an address, one socket
@@ -337,7 +331,7 @@ static int spawn(const cfg_t *cfg, sup_child_t *c)
     if (pid > 0) {
         sigprocmask(SIG_SETMASK, &prev, NULL);
         c->pid = pid;
-        c->started_ms = now_ms();
+        c->started_ms = clock_ms();
         proc_t *p = &shm->hdr->procs[proc_index(c)];
         p->role = (uint32_t)role;
         p->index = idx;
@@ -447,7 +441,7 @@ static void after_exit(sup_child_t *c, int status)
     if (sup.stopping)
         return;
     uint32_t delay;
-    sup_action_e act = sup_child_exited(status, now_ms() - c->started_ms,
+    sup_action_e act = sup_child_exited(status, clock_ms() - c->started_ms,
                                         c->restart_asked, &c->fails, &delay);
     c->restart_asked = false;
     if (act == SUP_STOP_FATAL) {

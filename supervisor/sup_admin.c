@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 #include "sup_admin_int.h"
@@ -77,13 +78,6 @@ static struct {
 } adm;
 
 static void process_input(adm_client_t *c);
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- the socket file ----------------------------------------------------- */
 
@@ -676,7 +670,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
         if (op != NULL && ++op->job->n_done == op->job->n_ops)
             job_answer(op->job, NULL);
     }
-    uint64_t now = now_ms();
+    uint64_t now = clock_ms();
     for (adm_job_t *j = adm.jobs, *next; j; j = next) {
         next = j->next;
         if (now >= j->deadline)
@@ -705,7 +699,7 @@ adm_job_t *adm_job_new(adm_client_t *c, const adm_req_t *r, uint32_t n,
 
 void adm_job_start(adm_job_t *j)
 {
-    j->deadline = now_ms() + ADM_CHILD_TIMEOUT_MS;
+    j->deadline = clock_ms() + ADM_CHILD_TIMEOUT_MS;
     j->next = adm.jobs;
     adm.jobs = j;
     if (j->client)
