@@ -332,6 +332,9 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     sigaction(SIGINT, &sa, NULL);
 
     fo.proc->started = (uint64_t)time(NULL);
+    /* Retained backlogs died with a previous incarnation. */
+    fo.proc->ret_backlogs = 0;
+    fo.proc->ret_backlog_msgs = 0;
     fo_recover(&fo);
     if (fo.redo_fe >= 0 &&
         ring_count(fo_in_ring(&fo, (uint32_t)fo.redo_fe)) > 0)

@@ -56,6 +56,17 @@ struct fo_ret_job {
 
 static size_t n_recs_total;
 
+/* The admin socket's gauges (stats: retained_backlogs). */
+static void gauges(fo_t *fo, int64_t jobs, int64_t msgs)
+{
+    __atomic_store_n(&fo->proc->ret_backlogs,
+                     fo->proc->ret_backlogs + (uint64_t)jobs,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&fo->proc->ret_backlog_msgs,
+                     fo->proc->ret_backlog_msgs + (uint64_t)msgs,
+                     __ATOMIC_RELAXED);
+}
+
 static int cmp_h(const void *a, const void *b)
 {
     arena_h x = *(const arena_h *)a, y = *(const arena_h *)b;
@@ -73,6 +84,7 @@ static void job_free(fo_t *fo, fo_ret_job_t **at)
     *s = j->next_same;
     fo->n_jobs--;
     n_recs_total -= j->n;
+    gauges(fo, -1, -(int64_t)(j->n - j->at));
     mem_free(j->recs);
     mem_free(j->out);
     mem_free(j);
@@ -117,12 +129,14 @@ static bool job_run(fo_t *fo, fo_ret_job_t *j, bool *online)
     if (s->state == SESS_FREE || s->epoch != j->epoch || sub == NULL)
         return false; /* the subscription is gone */
     *online = s->state == SESS_ONLINE;
+    uint32_t at = j->at;
     while (*online && j->at < j->n) {
         if (!j->out[j->at] && !send_rec(fo, j->slot, sub, j->recs[j->at]))
             break;
         j->at++;
         j->moved = fo->now;
     }
+    gauges(fo, 0, -(int64_t)(j->at - at));
     if (j->at == j->n)
         return false;
     if (fo->now - j->moved >= FO_RETJOB_STUCK_S) {
@@ -208,6 +222,7 @@ static void job_add(fo_t *fo, uint32_t slot, arena_h sub, arena_h *recs,
     *same = j;
     fo->n_jobs++;
     n_recs_total += n;
+    gauges(fo, 1, n);
 }
 
 void fo_send_retained(fo_t *fo, uint32_t slot, arena_h sub_h,

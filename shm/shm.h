@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 6
+#define SHM_LAYOUT_VERSION 7
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -78,6 +78,9 @@ typedef struct __attribute__((aligned(64))) proc {
                                  sends) of connections' queues */
     uint64_t writes_held;     /* frontend: writes held back to share one
                                  with the next delivery (fe_hold.c) */
+    uint64_t ret_backlogs;    /* worker: subscriptions whose retained
+                                 messages wait for room (fo_retsend.c) */
+    uint64_t ret_backlog_msgs; /* worker: ... the messages that wait */
 } proc_t;
 
 /*

@@ -152,6 +152,15 @@ static cJSON *arena_json(const arena_part_t *p)
     return o;
 }
 
+/* Retained messages waiting for room (fanout/fo_retsend.c). */
+static cJSON *backlogs_json(uint64_t subscriptions, uint64_t messages)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "subscriptions", (double)subscriptions);
+    cJSON_AddNumberToObject(o, "messages", (double)messages);
+    return o;
+}
+
 static void add_proc_common(cJSON *o, const proc_t *p, uint32_t index)
 {
     cJSON_AddNumberToObject(o, "index", index);
@@ -169,6 +178,7 @@ static cJSON *cmd_stats(void)
     uint64_t inq[3] = {0}, outq[3] = {0};
     uint64_t d_size = 0, d_queue = 0, d_off0 = 0, d_exp = 0, d_big = 0;
     uint64_t d_share = 0, writes = 0, held = 0;
+    uint64_t backlogs = 0, backlog_msgs = 0;
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "uptime",
@@ -240,11 +250,16 @@ static cJSON *cmd_stats(void)
                                 (double)LOAD(p->drops_offline0));
         cJSON_AddNumberToObject(d, "shared_no_member",
                                 (double)LOAD(p->drops_share));
+        cJSON_AddItemToObject(e, "retained_backlogs",
+                              backlogs_json(LOAD(p->ret_backlogs),
+                                            LOAD(p->ret_backlog_msgs)));
         cJSON_AddItemToObject(e, "arena", arena_json(shm_fo_part(shm, w)));
         cJSON_AddItemToArray(fos, e);
         d_queue += LOAD(p->drops_queue);
         d_off0 += LOAD(p->drops_offline0);
         d_share += LOAD(p->drops_share);
+        backlogs += LOAD(p->ret_backlogs);
+        backlog_msgs += LOAD(p->ret_backlog_msgs);
     }
     cJSON_AddNumberToObject(totals, "connections", (double)conns);
     cJSON_AddNumberToObject(totals, "messages_in", (double)in);
@@ -262,6 +277,8 @@ static cJSON *cmd_stats(void)
     cJSON_AddNumberToObject(d, "expired", (double)d_exp);
     cJSON_AddNumberToObject(d, "too_large_for_client", (double)d_big);
     cJSON_AddNumberToObject(d, "shared_no_member", (double)d_share);
+    cJSON_AddItemToObject(totals, "retained_backlogs",
+                          backlogs_json(backlogs, backlog_msgs));
     uint64_t blocks, bytes;
     arena_usage(&shm->arena, &blocks, &bytes);
     cJSON *a = cJSON_AddObjectToObject(o, "arena");

@@ -13,7 +13,7 @@ import time
 
 from harness import (
     IS_RINGMQ, PUBLISH, UNSUBACK, Broker, RawClient, check, check_eq,
-    check_broker_serves, enc_publish, enc_unsubscribe, raw_client,
+    admin, check_broker_serves, enc_publish, enc_unsubscribe, raw_client,
     ringmq_only, timeout)
 
 
@@ -263,8 +263,10 @@ def test_retained_backlog_ends_with_its_subscription():
     """A subscriber that reads nothing while 400 retained messages of 16 KB
     wait for it: after UNSUBSCRIBE it gets what was queued before, not the
     rest; a second one's backlog ends when it disconnects; a third takes
-    its backlog after reconnecting to its session.  Nothing is left
-    behind: every arena block is free when the broker stops."""
+    its backlog after reconnecting to its session.  The admin socket's
+    stats count the backlogs while they wait, and none at the end.
+    Nothing is left behind: every arena block is free when the broker
+    stops."""
     ringmq_only("Mosquitto queues every retained message at SUBSCRIBE time "
                 "(up to its queue limits): there is no backlog to end")
     n = 400
@@ -281,6 +283,10 @@ def test_retained_backlog_ends_with_its_subscription():
         d.connect("end-d", clean=False)
         d.subscribe([("end/#", 0)])
         time.sleep(0.5)
+        # The admin socket shows the three backlogs waiting.
+        bl = admin(b).call("stats")["totals"]["retained_backlogs"]
+        check(bl["subscriptions"] == 3 and 0 < bl["messages"] < 3 * n,
+              "stats retained_backlogs while they wait: %r" % bl)
         a.send(enc_unsubscribe(7, ["end/#"]))  # its UNSUBACK waits
         c.disconnect()
         c.close()
@@ -309,6 +315,9 @@ def test_retained_backlog_ends_with_its_subscription():
         pub.publish("end/sync", b"", qos=1)
         pub.disconnect()
         time.sleep(1.0)
+        bl = admin(b).call("stats")["totals"]["retained_backlogs"]
+        check_eq(bl, {"subscriptions": 0, "messages": 0},
+                 "stats retained_backlogs at the end")
     finally:
         b.stop()
     if IS_RINGMQ:
