@@ -137,8 +137,9 @@ void fo_ret_jobs_free(fo_t *fo);
  * worker arena that is full is logged and the message not stored. */
 void fo_ret_set(fo_t *fo, const char *topic, uint16_t tlen, arena_h msg,
                 uint8_t qos, int clear);
-/* The message and QoS of map entry e.  Returns 0, or -1 when stale. */
-int fo_ret_at(fo_t *fo, const strmap_ent_t *e, arena_h *msg, uint8_t *qos);
+/* The message and QoS of retained record rh (a value of fo->retained).
+ * Returns 0, or -1 when the record is stale (cleared since). */
+int fo_ret_at(fo_t *fo, arena_h rh, arena_h *msg, uint8_t *qos);
 /* Rebuilds the topic map from the shm chain (worker start). */
 void fo_ret_rebuild(fo_t *fo);
 /* Releases every retained message when the broker stops (not when this

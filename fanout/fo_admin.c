@@ -76,7 +76,7 @@ static int ret_list(fo_t *fo, shm_mbox_t *m, arena_h *reply)
             break; /* cannot happen: the first pass sized the page */
         arena_h rh = 0;
         uint8_t rq = 0;
-        fo_ret_at(fo, e, &rh, &rq);
+        fo_ret_at(fo, (arena_h)e->val, &rh, &rq);
         shm_ret_ent_t ent = {.qos = rq,
                              .topic_len = (uint16_t)e->len,
                              .payload_len = ret_payload_len(fo, rh)};
@@ -105,7 +105,7 @@ static int ret_get(fo_t *fo, shm_mbox_t *m, arena_h *reply, uint32_t *aux)
         return MBOX_NOT_FOUND;
     arena_h rh;
     uint8_t rq;
-    if (fo_ret_at(fo, e, &rh, &rq) < 0 ||
+    if (fo_ret_at(fo, (arena_h)e->val, &rh, &rq) < 0 ||
         arena_get(&fo->shm->arena, rh, NULL) == NULL)
         return MBOX_NOT_FOUND;
     /* The supervisor releases this reference after copying. */

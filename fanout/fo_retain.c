@@ -17,9 +17,9 @@ static fo_ret_rec_t *rec_of(fo_t *fo, arena_h rh)
     return arena_get(&fo->shm->arena, rh, NULL);
 }
 
-int fo_ret_at(fo_t *fo, const strmap_ent_t *e, arena_h *msg, uint8_t *qos)
+int fo_ret_at(fo_t *fo, arena_h rh, arena_h *msg, uint8_t *qos)
 {
-    fo_ret_rec_t *r = rec_of(fo, (arena_h)e->val);
+    fo_ret_rec_t *r = rec_of(fo, rh);
     if (r == NULL)
         return -1;
     *msg = r->msg;

@@ -97,12 +97,13 @@ static int send_rec(fo_t *fo, uint32_t slot, const sess_sub_t *sub,
                     arena_h rh)
 {
     arena_t *a = &fo->shm->arena;
-    fo_ret_rec_t *r = arena_get(a, rh, NULL);
-    if (r == NULL)
+    arena_h h;
+    uint8_t rq;
+    if (fo_ret_at(fo, rh, &h, &rq) < 0)
         return 1; /* cleared since */
     uint32_t len;
     msg_view_t v;
-    uint8_t *m = arena_get(a, r->msg, &len);
+    uint8_t *m = arena_get(a, h, &len);
     if (m == NULL || msg_open(m, len, &v) < 0 || msg_expired(&v, fo->now))
         return 1;
     /* Half the queue at most: live messages keep room beside it. */
@@ -112,11 +113,11 @@ static int send_rec(fo_t *fo, uint32_t slot, const sess_sub_t *sub,
         return 0;
     uint8_t qos = sub->opts & MQTT_SUBOPT_QOS_MASK;
     fo_match_t d = {.slot = slot,
-                    .qos = r->qos < qos ? r->qos : qos,
+                    .qos = rq < qos ? rq : qos,
                     .sub_id = sub->sub_id,
                     .xids = UINT32_MAX};
-    arena_ref_add(a, r->msg, 1);
-    fo_push_delivery(fo, &d, r->msg, OUT_F_RETAIN, v.plen);
+    arena_ref_add(a, h, 1);
+    fo_push_delivery(fo, &d, h, OUT_F_RETAIN, v.plen);
     return 1;
 }
 
