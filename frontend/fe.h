@@ -182,6 +182,7 @@ typedef struct fe {
     struct event *ev_wake;
     struct event *ev_tick;
     struct event *ev_retry;
+    struct event *ev_flush; /* fe_flush_soon(): after this batch of events */
     struct event **ev_listen;
     int n_listen;
     int efd;
@@ -203,6 +204,7 @@ typedef struct fe {
     fe_backlog_t *backlog; /* per worker: records waiting for ring room */
     fe_stall_t *stall;     /* per worker: is it taking our records? */
     bool retry_armed;
+    bool flush_armed;    /* ev_flush is active */
     uint32_t syncing;    /* workers yet to answer the start-up SYNC */
     uint8_t *synced;     /* per worker: answered (while syncing) */
     uint32_t gen_base;   /* connection generations start here: cookies of
@@ -278,6 +280,10 @@ bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes);
 void fe_mark_dirty(fe_conn_t *c);
 /* Writes queued output of every dirty connection. */
 void fe_flush_dirty(void);
+/* fe_flush_dirty() once every socket that epoll found ready together has
+ * been read: one io_uring submission for the answers to all of them. */
+void fe_flush_soon(void);
+void fe_flush_init(void);
 /* Writes c's queue now; returns 0, or -1 when c was closed. */
 int fe_flush(fe_conn_t *c);
 /* Puts c's socket into delayed-ACK (pingpong) mode before a QoS 2 PUBLISH

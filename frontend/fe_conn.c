@@ -669,6 +669,37 @@ wake:
         }
 }
 
+/* Every ready socket's read handler answers into its queue; the writes
+ * wait for the end of the batch.  libevent queues the events epoll
+ * reported together before it runs the first, and runs an event made
+ * active meanwhile after those: so on_flush() comes once they have all
+ * been read, in the same turn of the loop, and their answers (PUBREC,
+ * PUBREL, PUBACK ...) go out in one io_uring submission instead of one
+ * writev() each, and the workers get one wake-up for the batch.  Events
+ * that became ready later (a socket re-armed by FE_READS_PER_EVENT) queue
+ * behind it: no socket waits for another that keeps talking. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    fe->flush_armed = false;
+    fe_flush_dirty();
+}
+
+void fe_flush_init(void)
+{
+    fe->ev_flush = event_new(fe->base, -1, 0, on_flush, NULL);
+}
+
+void fe_flush_soon(void)
+{
+    if (!fe->flush_armed) {
+        fe->flush_armed = true;
+        event_active(fe->ev_flush, EV_TIMEOUT, 0);
+    }
+}
+
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -898,7 +929,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     fe_conn_t *c = arg;
     if (c->x) {
         fe_xp_on_read(c);
-        fe_flush_dirty();
+        fe_flush_soon();
         return;
     }
     for (int i = 0;; i++) {
@@ -916,7 +947,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         ssize_t n = recv(fd, c->in + c->in_len, room, 0);
         if (n == 0) {
             fe_close(c, false, "connection closed by client");
-            fe_flush_dirty();
+            fe_flush_soon();
             return;
         }
         if (n < 0) {
@@ -924,7 +955,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 fe_close(c, false, "socket error");
-                fe_flush_dirty();
+                fe_flush_soon();
                 return;
             }
             break;
@@ -939,7 +970,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         }
         fe->proc->bytes_in += (uint64_t)n;
         if (fe_process_input(c) < 0) {
-            fe_flush_dirty();
+            fe_flush_soon();
             return;
         }
         if (c->paused || c->state == C_CONNECTING) {
@@ -952,5 +983,5 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         if ((size_t)n < room)
             break; /* short read: the socket is drained */
     }
-    fe_flush_dirty();
+    fe_flush_soon();
 }

@@ -261,6 +261,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     struct timeval sec = {1, 0};
     event_add(fe->ev_tick, &sec);
     fe->ev_retry = event_new(fe->base, -1, 0, on_retry, NULL);
+    fe_flush_init();
     /* The supervisor forked us with SIGHUP blocked: one sent before now
      * waits in the signalfd. */
     sigset_t sigs;
@@ -302,6 +303,7 @@ int fe_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *lfd,
     event_free(fe->ev_wake);
     event_free(fe->ev_tick);
     event_free(fe->ev_retry);
+    event_free(fe->ev_flush);
     event_free(ev_sig);
     close(sfd);
     event_base_free(fe->base);
