@@ -141,16 +141,30 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
             continue; /* counted */
         fo->match[n++] = d;
     }
-    /* One reference per record, taken just before its push (a frontend
-     * may release it as soon as it sees the record): a kill between the
-     * two leaks one reference, and a redo of this record after a restart
-     * skips the slots that got theirs (pushed_already()).  Retain As
-     * Published keeps the RETAIN flag of what the publisher sent. */
+    /* One reference per record, taken from the count just before its
+     * push (a frontend may release it as soon as it sees the record): a
+     * kill between the two leaks one reference, and a redo of this record
+     * after a restart skips the slots that got theirs (pushed_already())
+     * once fo_recover() has released what the count still held.  Retain
+     * As Published keeps the RETAIN flag of what the publisher sent. */
     uint8_t retain = (r->flags & ING_F_RETAIN) ? OUT_F_RETAIN : 0;
+    proc_t *p = fo->proc;
+    if (n) {
+        /* All n at once, counted as ours (docs/architecture.md, "Batched
+         * references"): added before counted, so a kill leaks them and a
+         * new incarnation never releases one it did not get. */
+        p->held_h = r->h1;
+        ARENA_CRASH_ORDER();
+        arena_ref_add(a, r->h1, n);
+        ARENA_CRASH_ORDER();
+        p->held_n = n;
+    }
     for (uint32_t i = 0; i < n; i++) {
-        arena_ref_add(a, r->h1, 1);
+        p->held_n--;
+        ARENA_CRASH_ORDER(); /* out of the count before the ring has it */
         fo_push_delivery(fo, &fo->match[i], r->h1,
                          fo->match[i].rap & retain, v.plen);
+        CRASH_POINT("fo_pushed_one"); /* the rest still counted */
         if (fo->n_jobs)
             fo_ret_jobs_pushed(fo, fo->match[i].slot, v.topic, v.tlen);
     }

@@ -54,6 +54,14 @@ static uint32_t rebuild_subs(fo_t *fo, uint32_t slot)
 void fo_recover(fo_t *fo)
 {
     arena_part_recover(&fo->shm->arena, fo->part);
+    /* References taken for a publish's deliveries and not pushed, before
+     * the redo takes its own (docs/architecture.md, "Batched
+     * references"). */
+    if (fo->proc->held_n)
+        log_notice("worker %u: %llu references its predecessor had taken "
+                   "for deliveries and not pushed released", fo->idx,
+                   (unsigned long long)fo->proc->held_n);
+    shm_held_release(fo->shm, fo->proc);
     uint32_t n_sess = 0, n_subs = 0, n_bad = 0;
     uint32_t *bad = NULL;
     uint32_t max = fo->shm->hdr->max_clients;

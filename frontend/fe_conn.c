@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fe.h"
 #include "log.h"
 #include "mem.h"
@@ -275,10 +276,19 @@ int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
  * ring), and zeroed before that reference is released.  A kill between
  * the two leaks one reference; none is ever released twice. */
 
-/* Releases the reference of queue entry k, if any. */
+/* Lets go of the reference of queue entry k, if any: it moves to the
+ * frontend's count (proc_t.held_n), which the end of the flush round
+ * releases with one atomic operation for all the deliveries of a message
+ * (docs/architecture.md, "Batched references"). */
 static void rel_drop(fe_conn_t *c, uint32_t k)
 {
-    arena_drop(&fe->shm->arena, &c->rel[k]);
+    arena_h h = c->rel[k];
+    if (h == 0)
+        return;
+    c->rel[k] = 0;
+    ARENA_CRASH_ORDER(); /* cleared before counted: a kill leaks it */
+    shm_held_add(fe->shm, fe->proc, h);
+    CRASH_POINT("fe_written_held"); /* counted, not released */
 }
 
 /* ---- close ---- */
@@ -661,6 +671,7 @@ void fe_flush_dirty(void)
         fe_flush(c);
     }
 wake:
+    shm_held_release(fe->shm, fe->proc);
     fe->n_dirty = 0;
     for (uint32_t w = 0; w < fe->n_fo; w++)
         if (fe->wake_fo[w]) {

@@ -297,6 +297,11 @@ void arena_ref_add(arena_t *a, arena_h h, uint32_t n)
 
 void arena_release(arena_t *a, arena_h h)
 {
+    arena_release_n(a, h, 1);
+}
+
+void arena_release_n(arena_t *a, arena_h h, uint32_t n)
+{
     arena_blk_t *b = checked(a, h);
     if (b == NULL) {
         log_err("arena: release of stale handle %016llx",
@@ -305,7 +310,7 @@ void arena_release(arena_t *a, arena_h h)
     }
     /* acq_rel: our reads of the block happen before the free, and the
      * freeing process sees every other holder's reads done. */
-    if (__atomic_sub_fetch(&b->ref, 1, __ATOMIC_ACQ_REL) != 0)
+    if (__atomic_sub_fetch(&b->ref, n, __ATOMIC_ACQ_REL) != 0)
         return;
     arena_part_t *p = &a->parts[b->part];
     b->gen++;

@@ -86,6 +86,8 @@ void arena_ref_add(arena_t *a, arena_h h, uint32_t n);
 
 /* Drops one reference; the last one frees the block (any process). */
 void arena_release(arena_t *a, arena_h h);
+/* Drops n references at once (n > 0; the caller holds them). */
+void arena_release_n(arena_t *a, arena_h h, uint32_t n);
 
 /*
  * Rebuilds the free lists of partition p after its owner died at an

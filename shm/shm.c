@@ -200,6 +200,20 @@ int shm_check(const shm_t *s)
     return 0;
 }
 
+void shm_held_release(shm_t *s, proc_t *p)
+{
+    uint64_t n = p->held_n;
+    if (n == 0)
+        return;
+    p->held_n = 0;
+    ARENA_CRASH_ORDER();
+    while (n > UINT32_MAX) {
+        arena_release_n(&s->arena, p->held_h, UINT32_MAX);
+        n -= UINT32_MAX;
+    }
+    arena_release_n(&s->arena, p->held_h, (uint32_t)n);
+}
+
 void shm_wake_worker(const shm_t *s, uint32_t fo)
 {
     proc_t *p = shm_fo_proc(s, fo);

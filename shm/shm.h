@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 7
+#define SHM_LAYOUT_VERSION 8
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -81,6 +81,13 @@ typedef struct __attribute__((aligned(64))) proc {
     uint64_t ret_backlogs;    /* worker: subscriptions whose retained
                                  messages wait for room (fo_retsend.c) */
     uint64_t ret_backlog_msgs; /* worker: ... the messages that wait */
+    /* references to message held_h that this process holds as a count
+     * (docs/architecture.md, "Batched references"): a worker's taken for
+     * the deliveries it is pushing, a frontend's of output it has
+     * written.  held_h changes only while held_n is 0; a new incarnation
+     * releases what it finds (shm_held_release()). */
+    arena_h held_h;
+    uint64_t held_n;
 } proc_t;
 
 /*
@@ -550,6 +557,23 @@ static inline arena_h *shm_fe_rel(const shm_t *s, uint32_t fe, uint32_t id)
 static inline shm_panic_t *shm_panic(const shm_t *s, uint32_t i)
 {
     return &s->hdr->panic[i];
+}
+
+/* Releases the references p holds as a count (proc_t.held_n of held_h),
+ * zeroing the count first: a kill in between leaks them, never releases
+ * them twice.  Nothing when the count is 0. */
+void shm_held_release(shm_t *s, proc_t *p);
+
+/* Adds reference h to p's count, releasing the count first when it is of
+ * another message.  The caller has already cleared where h was held. */
+static inline void shm_held_add(shm_t *s, proc_t *p, arena_h h)
+{
+    if (h != p->held_h) {
+        shm_held_release(s, p);
+        p->held_h = h;
+        ARENA_CRASH_ORDER(); /* the new handle before its first count */
+    }
+    p->held_n++;
 }
 
 /* Wakes worker fo if it sleeps: the full fence orders our ring commit

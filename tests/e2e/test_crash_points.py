@@ -7,6 +7,7 @@ what the respawned child makes of it: no QoS 2 message twice, none lost,
 no session stuck, no reference leaked.
 """
 
+import re
 import time
 
 from harness import (
@@ -35,6 +36,28 @@ def _drain(c, quiet=1.5):
             return got
 
 
+def _armed(point, options=None):
+    """A broker whose crash point `point` is armed (children may die)."""
+    b = Broker(ringmq_options=options or {},
+               env={"RINGMQ_CRASH_POINT": point}).start()
+    b.allow_child_deaths()
+    return b
+
+
+def _subscribers(b, prefix, topic, qos, n=3):
+    """n clients subscribed to topic, named prefix-0 ..."""
+    subs = [raw_client(b.port, "%s-%d" % (prefix, i)) for i in range(n)]
+    for s in subs:
+        s.subscribe([(topic, qos)])
+    return subs
+
+
+def _goodbye(clients):
+    for c in clients:
+        c.disconnect()
+        c.close()
+
+
 def _arena_empty_at_exit(b):
     b.stop()
     check("arena at exit: 0 blocks" in b.log(),
@@ -48,12 +71,8 @@ def test_worker_killed_after_fanning_out_redoes_without_duplicates():
     waits: the new worker redoes the record first, skips the subscribers
     that have it, and each subscriber gets every message once."""
     ringmq_only(WHY)
-    b = Broker(ringmq_options={"fanout_workers": 1},
-               env={"RINGMQ_CRASH_POINT": "fo_published"}).start()
-    b.allow_child_deaths()
-    subs = [raw_client(b.port, "cp-sub-%d" % i) for i in range(3)]
-    for s in subs:
-        s.subscribe([("cp/t", 2)])
+    b = _armed("fo_published", {"fanout_workers": 1})
+    subs = _subscribers(b, "cp-sub", "cp/t", 2)
     p1 = raw_client(b.port, "cp-pub-1")
     p2 = raw_client(b.port, "cp-pub-2")
     p1.publish("cp/t", b"first", qos=2, complete=False)
@@ -65,9 +84,67 @@ def test_worker_killed_after_fanning_out_redoes_without_duplicates():
                  "%s deliveries" % s.client_id)
     check("redone after a restart" in b.log(),
           "the redo skipped nothing:\n%s" % b.log_tail())
-    for c in subs + [p1, p2]:
-        c.disconnect()
+    _goodbye(subs + [p1, p2])
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_worker_killed_amid_a_fan_out_releases_the_references_left():
+    """Worker killed after pushing a message to two of its three
+    subscribers, while it still counts the third delivery's reference
+    (proc_t.held_n, "Batched references"): the new worker releases that
+    reference, the redo gives the third subscriber its copy, and the
+    message's block is freed at the end: nothing leaked, nothing
+    released twice."""
+    ringmq_only(WHY)
+    b = _armed("fo_pushed_one:2", {"fanout_workers": 1})
+    subs = _subscribers(b, "cp-fan", "cp/fan", 1)
+    pub = raw_client(b.port, "cp-fan-pub")
+    pub.publish("cp/fan", b"m", qos=1, complete=False)
+    _wait_log(b, "fanout 0 respawned")
+    for s in subs:
+        check_eq(_drain(s), [b"m"], "%s deliveries" % s.client_id)
+    log = b.log()
+    check("1 references its predecessor had taken for deliveries and not "
+          "pushed released" in log,
+          "the count left by the kill was not released:\n%s" % b.log_tail())
+    check("stale handle" not in log, "a reference released twice:\n%s"
+          % b.log_tail())
+    _goodbye(subs + [pub])
+    time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_frontend_killed_holding_written_references_releases_them():
+    """Frontend killed after writing a message to two of its three
+    subscribers, whose references it counts until the end of the flush
+    round (proc_t.held_n): the new frontend releases them, so the block
+    is freed once the rest is gone, and none is released twice."""
+    ringmq_only(WHY)
+    # References written and counted: the three SUBACKs', then the
+    # message's (held_n 2 at the fifth).
+    b = _armed("fe_written_held:5", {"frontends": 1})
+    subs = _subscribers(b, "cp-held", "cp/held", 0)
+    pub = raw_client(b.port, "cp-held-pub")
+    pub.publish("cp/held", b"m", qos=0)
+    _wait_log(b, "frontend 0 respawned")
+    for c in subs + [pub]:
         c.close()
+    c = raw_client(b.port, "cp-held-after")  # the new frontend serves
+    c.subscribe([("cp/held", 0)])
+    c.publish("cp/held", b"after", qos=0)
+    check_eq(_drain(c), [b"after"], "own message after the respawn")
+    log = b.log()
+    m = re.search(r"released (\d+) references left in output queues", log)
+    check(m is not None and int(m.group(1)) >= 2,
+          "the two counted references were not released:\n%s"
+          % b.log_tail())
+    check("stale handle" not in log, "a reference released twice:\n%s"
+          % b.log_tail())
+    c.disconnect()
+    c.close()
     time.sleep(0.3)
     _arena_empty_at_exit(b)
 
@@ -78,8 +155,7 @@ def test_frontend_killed_between_qos2_post_and_its_packet_id():
     remembering its packet id: the new frontend finishes the posting, and
     the client's re-send (DUP, same id) is acknowledged, not forwarded."""
     ringmq_only(WHY)
-    b = Broker(env={"RINGMQ_CRASH_POINT": "fe_qos2_posted"}).start()
-    b.allow_child_deaths()
+    b = _armed("fe_qos2_posted")
     sub = RawClient(b.port)
     sub.connect("cp-q2-sub", clean=False)
     sub.subscribe([("cp/q2", 2)])
@@ -104,9 +180,7 @@ def test_frontend_killed_between_qos2_post_and_its_packet_id():
         sub.connect("cp-q2-sub", clean=False)
         got += _drain(sub)
     check_eq(got, [b"once"], "subscriber's copies")
-    for c in (sub, pub):
-        c.disconnect()
-        c.close()
+    _goodbye((sub, pub))
     b.stop()
 
 
@@ -116,8 +190,7 @@ def test_frontend_killed_between_inflight_entry_and_consume():
     table and before consuming its record: on reconnect the subscriber
     gets it once (the record is recognised as the entry's)."""
     ringmq_only(WHY)
-    b = Broker(env={"RINGMQ_CRASH_POINT": "fe_inflight_added"}).start()
-    b.allow_child_deaths()
+    b = _armed("fe_inflight_added")
     sub = RawClient(b.port)
     sub.connect("cp-inf-sub", clean=False)
     sub.subscribe([("cp/inf", 2)])
@@ -150,9 +223,7 @@ def test_worker_killed_inside_a_takeover_finishes_it():
     ringmq_only(WHY)
     # Attaches in worker 0: the harness's readiness probe, then cp-to,
     # then the takeover.
-    b = Broker(ringmq_options={"fanout_workers": 1},
-               env={"RINGMQ_CRASH_POINT": "fo_attaching:3"}).start()
-    b.allow_child_deaths()
+    b = _armed("fo_attaching:3", {"fanout_workers": 1})
     old = RawClient(b.port)
     old.connect("cp-to", clean=False)
     old.subscribe([("cp/to", 1)])
@@ -165,9 +236,7 @@ def test_worker_killed_inside_a_takeover_finishes_it():
     check_eq(_drain(new), [b"after"], "the session's subscription")
     again = RawClient(b.port)
     again.connect("cp-to", clean=True)  # not locked out
-    for c in (new, again, pub):
-        c.disconnect()
-        c.close()
+    _goodbye((new, again, pub))
     time.sleep(0.3)
     _arena_empty_at_exit(b)
 
@@ -177,9 +246,7 @@ def test_worker_killed_after_a_suback_sends_it_once():
     """Worker killed after queueing a SUBACK: the redone SUBSCRIBE is
     recognised, the client gets one SUBACK and the subscription works."""
     ringmq_only(WHY)
-    b = Broker(ringmq_options={"fanout_workers": 1},
-               env={"RINGMQ_CRASH_POINT": "fo_suback_pushed"}).start()
-    b.allow_child_deaths()
+    b = _armed("fo_suback_pushed", {"fanout_workers": 1})
     c = raw_client(b.port, "cp-sa")
     check_eq(c.subscribe([("cp/sa", 1)]), [1], "SUBACK")
     _wait_log(b, "fanout 0 respawned")
@@ -199,9 +266,7 @@ def test_worker_killed_after_a_connect_answers_it_once():
     exactly one CONNACK and a working session."""
     ringmq_only(WHY)
     # Records of worker 0: the probe's CONNECT and DETACH, then ours.
-    b = Broker(ringmq_options={"fanout_workers": 1},
-               env={"RINGMQ_CRASH_POINT": "fo_handled:3"}).start()
-    b.allow_child_deaths()
+    b = _armed("fo_handled:3", {"fanout_workers": 1})
     c = RawClient(b.port, timeout=10.0)
     c.connect("cp-conn")
     _wait_log(b, "fanout 0 respawned")
@@ -222,9 +287,7 @@ def test_failed_assertion_leaves_last_words_and_is_respawned():
     last words to the panic buffer; the supervisor logs them and respawns
     the worker, which carries on."""
     ringmq_only(WHY)
-    b = Broker(ringmq_options={"fanout_workers": 1},
-               env={"RINGMQ_CRASH_POINT": "fo_handled:3/assert"}).start()
-    b.allow_child_deaths()
+    b = _armed("fo_handled:3/assert", {"fanout_workers": 1})
     c = RawClient(b.port, timeout=10.0)
     c.connect("cp-assert")
     _wait_log(b, "fanout 0 respawned")

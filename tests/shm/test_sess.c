@@ -1,7 +1,8 @@
 /*
  * test_sess.c -- a session slot's inflight table (shm/sess.c): FIFO order,
  * packet ids, holes from out-of-order acknowledgements, position reset and
- * renormalisation (positions never wrap), clearing.
+ * renormalisation (positions never wrap), clearing; and the references a
+ * process holds as a count (shm_held_add(), shm_held_release()).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,56 @@ static void test_repair_with_subids(void **state)
     assert_int_equal(blocks(), 0);
 }
 
+/* A count holds one message's references; another message's reference
+ * releases it first, and the count is released in one go. */
+static void test_held_batches(void **state)
+{
+    (void)state;
+    proc_t *p = shm_fe_proc(&s, 0);
+    arena_h a = msg(), b = msg();
+    arena_ref_add(&s.arena, a, 3); /* four in all: three are "delivered" */
+    for (int i = 0; i < 3; i++)
+        shm_held_add(&s, p, a);
+    assert_int_equal(p->held_n, 3);
+    assert_true(p->held_h == a);
+    assert_int_equal(blocks(), 2);
+    shm_held_add(&s, p, b); /* a's three released, b's one counted */
+    assert_true(p->held_h == b);
+    assert_int_equal(p->held_n, 1);
+    assert_non_null(arena_get(&s.arena, a, NULL));
+    assert_int_equal(blocks(), 2);
+    shm_held_release(&s, p); /* b's last reference: freed */
+    assert_int_equal(p->held_n, 0);
+    assert_null(arena_get(&s.arena, b, NULL));
+    assert_int_equal(blocks(), 1);
+    shm_held_release(&s, p); /* nothing left to release */
+    assert_int_equal(blocks(), 1);
+    arena_release(&s.arena, a);
+    assert_int_equal(blocks(), 0);
+}
+
+/* What a killed process left in its count is released by the next
+ * incarnation, once; arena_release_n() frees on the last of n. */
+static void test_held_left_by_a_kill(void **state)
+{
+    (void)state;
+    proc_t *p = shm_fo_proc(&s, 0);
+    arena_h h = msg();
+    arena_ref_add(&s.arena, h, 999); /* a fan-out to 1000 */
+    p->held_h = h;                   /* ... killed after 400 pushes */
+    p->held_n = 600;
+    arena_release_n(&s.arena, h, 399); /* 399 of the 400 written */
+    assert_int_equal(blocks(), 1);
+    shm_held_release(&s, p); /* the new incarnation */
+    assert_int_equal(p->held_n, 0);
+    assert_non_null(arena_get(&s.arena, h, NULL)); /* one still queued */
+    shm_held_release(&s, p);
+    assert_non_null(arena_get(&s.arena, h, NULL));
+    arena_release_n(&s.arena, h, 1);
+    assert_null(arena_get(&s.arena, h, NULL));
+    assert_int_equal(blocks(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +266,8 @@ int main(void)
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_repair_after_kill),
         cmocka_unit_test(test_repair_with_subids),
+        cmocka_unit_test(test_held_batches),
+        cmocka_unit_test(test_held_left_by_a_kill),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
