@@ -273,8 +273,9 @@ int fe_post_publish(fe_conn_t *c, arena_h h, uint8_t qos, bool retain)
 /* ---- output-queue references (in shm) ----
  * Order rules, for a kill at any instruction: a handle is stored only
  * after the reference it stands for is ours (taken, or consumed from a
- * ring), and zeroed before that reference is released.  A kill between
- * the two leaks one reference; none is ever released twice. */
+ * ring), and zeroed before that reference is counted for release
+ * (rel_drop()).  A kill between the two leaks one reference; none is
+ * ever released twice. */
 
 /* Lets go of the reference of queue entry k, if any: it moves to the
  * frontend's count (proc_t.held_n), which the end of the flush round

@@ -67,16 +67,20 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.notify_stride = ring_bytes(h.notify_cap, sizeof(uint32_t));
     off += (uint64_t)p->n_fo * p->n_fe * h.notify_stride;
 
+    /* What every delivery touches first, so that it shares pages (and TLB
+     * entries: a fan-out touches a thousand slots at once): the slot, the
+     * inflight table, the data ring's indexes and records; then the
+     * control ring and the two 8 KiB packet-id bitmaps. */
     h.slot_off_inflight = align64(sizeof(sess_slot_t));
-    h.slot_off_qos2 = align64(h.slot_off_inflight +
+    h.slot_off_ring = align64(h.slot_off_inflight +
                               (uint64_t)p->max_inflight *
                                   sizeof(sess_inflight_t));
-    h.slot_off_pids = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
-    h.slot_off_ring = align64(h.slot_off_pids + SHM_QOS2_BITMAP);
     h.slot_off_ctl = align64(h.slot_off_ring +
                              ring_bytes(h.out_cap, sizeof(out_rec_t)));
-    h.slot_stride = align64(h.slot_off_ctl +
-                            ring_bytes(SHM_CTL_CAP, sizeof(ctl_rec_t)));
+    h.slot_off_pids = align64(h.slot_off_ctl +
+                              ring_bytes(SHM_CTL_CAP, sizeof(ctl_rec_t)));
+    h.slot_off_qos2 = align64(h.slot_off_pids + SHM_QOS2_BITMAP);
+    h.slot_stride = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
     h.off_slots = off;
     off += (uint64_t)p->max_clients * h.slot_stride;
 

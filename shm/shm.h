@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 8
+#define SHM_LAYOUT_VERSION 9
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
