@@ -11,6 +11,8 @@
 static inline void pid_set(const shm_t *s, uint32_t slot, uint16_t pid,
                            int on)
 {
+    if (pid >= s->hdr->pid_range)
+        return; /* never ours */
     uint8_t *b = &sess_pids(s, slot)[pid >> 3];
     if (on)
         *b |= (uint8_t)(1u << (pid & 7));
@@ -21,8 +23,12 @@ static inline void pid_set(const shm_t *s, uint32_t slot, uint16_t pid,
 /* FIFO length up to which sess_inf_find() scans without the bitmap */
 #define SESS_INF_SCAN 4
 
+/* Whether our packet id pid is in use; a pid outside our range (a
+ * client's acknowledgement can name any) is not. */
 static inline int pid_used(const shm_t *s, uint32_t slot, uint16_t pid)
 {
+    if (pid >= s->hdr->pid_range)
+        return 0;
     return (sess_pids(s, slot)[pid >> 3] >> (pid & 7)) & 1;
 }
 
@@ -41,9 +47,10 @@ sess_inflight_t *sess_inf_add(const shm_t *s, uint32_t slot, uint8_t qos,
 {
     sess_slot_t *sl = shm_slot(s, slot);
     uint16_t pid;
-    do
-        pid = ++sl->next_pid;
-    while (pid == 0 || pid_used(s, slot, pid));
+    do {
+        pid = (uint16_t)((sl->next_pid + 1u) & (s->hdr->pid_range - 1));
+        sl->next_pid = pid;
+    } while (pid == 0 || pid_used(s, slot, pid));
     pid_set(s, slot, pid, 1);
     sess_inflight_t *e = sess_inf_at(s, slot, sl->inf_tail++);
     /* Keep the positions small (below 2 * max) so they never wrap:
@@ -143,7 +150,7 @@ uint32_t sess_repair(shm_t *s, uint32_t slot)
     if (sl->inf_head == sl->inf_tail)
         sl->inf_head = sl->inf_tail = 0;
     /* Count and packet ids from the live entries. */
-    memset(sess_pids(s, slot), 0, SHM_QOS2_BITMAP);
+    memset(sess_pids(s, slot), 0, s->hdr->pid_range / 8);
     uint32_t n = 0;
     sess_inflight_t *newest = NULL;
     for (uint32_t i = sl->inf_head; i != sl->inf_tail; i++) {

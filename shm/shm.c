@@ -50,6 +50,13 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.max_queued = p->max_queued;
     h.max_queued_bytes = p->max_queued_bytes;
     h.out_cap = pow2_at_least(p->max_queued);
+    /* Packet ids cycle through a range that keeps the bitmap of those in
+     * use small (128 bytes with the defaults): the ids of a window of
+     * max_inflight are never all taken. */
+    uint64_t want = 2 * (uint64_t)p->max_inflight + 2;
+    h.pid_range = want >= 65536 ? 65536 : pow2_at_least((uint32_t)want);
+    if (h.pid_range < 1024)
+        h.pid_range = 1024;
     h.ingest_cap = p->ingest_cap;
     /* A frontend has at most reply_cap connects outstanding per worker. */
     h.reply_cap = 1024;
@@ -69,17 +76,18 @@ int shm_create(shm_t *s, const shm_params_t *p)
 
     /* What every delivery touches first, so that it shares pages (and TLB
      * entries: a fan-out touches a thousand slots at once): the slot, the
-     * inflight table, the data ring's indexes and records; then the
-     * control ring and the two 8 KiB packet-id bitmaps. */
+     * inflight table, the bitmap of its packet ids, the data ring's
+     * indexes and records; then the control ring and the 8 KiB bitmap of
+     * inbound QoS 2 ids. */
     h.slot_off_inflight = align64(sizeof(sess_slot_t));
-    h.slot_off_ring = align64(h.slot_off_inflight +
+    h.slot_off_pids = align64(h.slot_off_inflight +
                               (uint64_t)p->max_inflight *
                                   sizeof(sess_inflight_t));
+    h.slot_off_ring = align64(h.slot_off_pids + h.pid_range / 8);
     h.slot_off_ctl = align64(h.slot_off_ring +
                              ring_bytes(h.out_cap, sizeof(out_rec_t)));
-    h.slot_off_pids = align64(h.slot_off_ctl +
+    h.slot_off_qos2 = align64(h.slot_off_ctl +
                               ring_bytes(SHM_CTL_CAP, sizeof(ctl_rec_t)));
-    h.slot_off_qos2 = align64(h.slot_off_pids + SHM_QOS2_BITMAP);
     h.slot_stride = align64(h.slot_off_qos2 + SHM_QOS2_BITMAP);
     h.off_slots = off;
     off += (uint64_t)p->max_clients * h.slot_stride;
@@ -173,7 +181,11 @@ int shm_check(const shm_t *s)
         return -1;
     }
     if (h->n_fe + h->n_fo + 1 > SHM_MAX_PROCS ||
-        h->off_arena + h->arena_size != h->total_size) {
+        h->off_arena + h->arena_size != h->total_size ||
+        h->pid_range < 1024 || h->pid_range > 65536 ||
+        (h->pid_range & (h->pid_range - 1)) ||
+        h->pid_range <= h->max_inflight ||
+        h->slot_off_ring - h->slot_off_pids < h->pid_range / 8) {
         log_err("shm: header parameters out of bounds");
         return -1;
     }

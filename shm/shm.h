@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 9
+#define SHM_LAYOUT_VERSION 10
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -201,7 +201,11 @@ typedef struct shm_hdr {
     uint32_t ingest_cap;
     uint32_t reply_cap;
     uint32_t notify_cap;
-    uint32_t pad0;
+    uint32_t pid_range;   /* outbound packet ids are 1 .. pid_range - 1
+                             (a power of two, at least twice
+                             max_inflight, at most 65536): the bitmap of
+                             those in use is pid_range / 8 bytes, near the
+                             inflight table */
 
     uint64_t off_ingest;  /* n_fe * n_fo rings, stride ingest_stride */
     uint64_t ingest_stride;

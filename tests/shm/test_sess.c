@@ -208,6 +208,45 @@ static void test_repair_with_subids(void **state)
     assert_int_equal(blocks(), 0);
 }
 
+/* Packet ids cycle through 1 .. pid_range - 1 (1024 for a window of 20:
+ * a 128-byte bitmap), skip ids still in flight when they come round, and
+ * an acknowledgement naming an id outside the range finds nothing (and
+ * reads no byte beyond the bitmap). */
+static void test_pid_range(void **state)
+{
+    (void)state;
+    uint32_t range = s.hdr->pid_range;
+    assert_int_equal(range, 1024);
+    assert_true(s.hdr->slot_off_ring - s.hdr->slot_off_pids >= range / 8);
+    sess_slot_t *sl = shm_slot(&s, 1);
+    sl->next_pid = 0; /* a new session */
+    for (uint32_t i = 1; i < 3 * range; i++) {
+        sess_inflight_t *e = sess_inf_add(&s, 1, 1, 0, msg(), 0, 0, 0);
+        assert_int_equal(e->pid, (i - 1) % (range - 1) + 1);
+        sess_inf_done(&s, 1, sess_inf_find(&s, 1, e->pid));
+    }
+    /* Coming round, an id still in flight is skipped (as is 0). */
+    sl->next_pid = 0;
+    sess_inflight_t *first = sess_inf_add(&s, 1, 1, 0, msg(), 0, 0, 0);
+    assert_int_equal(first->pid, 1);
+    sl->next_pid = (uint16_t)(range - 2);
+    sess_inflight_t *e = sess_inf_add(&s, 1, 1, 0, msg(), 0, 0, 0);
+    assert_int_equal(e->pid, range - 1);
+    e = sess_inf_add(&s, 1, 1, 0, msg(), 0, 0, 0);
+    assert_int_equal(e->pid, 2);
+    /* a long FIFO, so that the bitmap answers: ids beyond the range */
+    for (int i = 0; i < MAX_INF - 3; i++)
+        sess_inf_add(&s, 1, 1, 0, msg(), 0, 0, 0);
+    assert_false(sess_inf_room(&s, 1));
+    assert_true(sl->inf_tail - sl->inf_head > 4);
+    assert_null(sess_inf_find(&s, 1, (uint16_t)range));
+    assert_null(sess_inf_find(&s, 1, 0xFFFF));
+    assert_non_null(sess_inf_find(&s, 1, 1));
+    sess_inf_clear(&s, 1);
+    assert_int_equal(sl->n_inflight, 0);
+    assert_int_equal(blocks(), 0);
+}
+
 /* A count holds one message's references; another message's reference
  * releases it first, and the count is released in one go. */
 static void test_held_batches(void **state)
@@ -266,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_repair_after_kill),
         cmocka_unit_test(test_repair_with_subids),
+        cmocka_unit_test(test_pid_range),
         cmocka_unit_test(test_held_batches),
         cmocka_unit_test(test_held_left_by_a_kill),
     };
