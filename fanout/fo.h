@@ -216,4 +216,15 @@ static inline uint32_t fo_local(const fo_t *fo, uint32_t slot)
     return slot / fo->n_fo;
 }
 
+/* Session s's client id for a log line ("%.*s" with *len): "" when its
+ * blob is gone. */
+static inline const char *fo_log_id(const fo_t *fo, const sess_slot_t *s,
+                                    int *len)
+{
+    uint16_t n = 0;
+    const char *id = blob_get(&fo->shm->arena, s->client_id, &n);
+    *len = id ? (int)n : 0;
+    return id ? id : "";
+}
+
 #endif

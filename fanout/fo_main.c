@@ -80,13 +80,12 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
     if (s->drops++ % 1000 == 0) {
         /* As Mosquitto words it, with what an operator needs to tell a
          * client that does not read from one that is offline. */
-        uint16_t n = 0;
-        const char *id = blob_get(&fo->shm->arena, s->client_id, &n);
+        int n;
+        const char *id = fo_log_id(fo, s, &n);
         log_warn("Outgoing messages are being dropped for client %.*s "
                  "(%s, queue full: max_queued_messages or "
                  "max_queued_bytes; %llu dropped so far).",
-                 id ? (int)n : 0, id ? id : "",
-                 s->state == SESS_OFFLINE ? "offline" : "connected",
+                 n, id, s->state == SESS_OFFLINE ? "offline" : "connected",
                  (unsigned long long)s->drops);
     }
     fo->proc->drops_queue++;

@@ -142,13 +142,13 @@ static bool job_run(fo_t *fo, fo_ret_job_t *j, bool *online)
         return false;
     if (fo->now - j->moved >= FO_RETJOB_STUCK_S) {
         uint32_t left = j->n - j->at;
-        uint16_t n = 0;
-        const char *id = blob_get(&fo->shm->arena, s->client_id, &n);
+        int n;
+        const char *id = fo_log_id(fo, s, &n);
         log_warn("Client %.*s (%s) has taken none of its %u remaining "
                  "retained messages for %d s: they are dropped "
                  "(max_queued_messages or max_queued_bytes).",
-                 id ? (int)n : 0, id ? id : "",
-                 *online ? "connected" : "offline", left, FO_RETJOB_STUCK_S);
+                 n, id, *online ? "connected" : "offline", left,
+                 FO_RETJOB_STUCK_S);
         fo->proc->drops_queue += left;
         return false;
     }
