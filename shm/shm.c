@@ -223,10 +223,7 @@ void shm_held_release(shm_t *s, proc_t *p)
         return;
     p->held_n = 0;
     ARENA_CRASH_ORDER();
-    while (n > UINT32_MAX) {
-        arena_release_n(&s->arena, p->held_h, UINT32_MAX);
-        n -= UINT32_MAX;
-    }
+    /* References to one block: no more than its 32-bit count. */
     arena_release_n(&s->arena, p->held_h, (uint32_t)n);
 }
 
