@@ -21,9 +21,17 @@ typedef struct fo_match {
     uint8_t qos;
     uint8_t rap;     /* OUT_F_RETAIN when a subscription has Retain As
                         Published */
+    uint8_t bc;      /* FO_BC_*: how it goes (fo_on_publish()) */
+    uint8_t fe;      /* FO_BC_GROUP: the host frontend */
     uint32_t sub_id; /* first Subscription Identifier, 0: none */
     uint32_t xids;   /* more identifiers: index in fo->xid, UINT32_MAX */
 } fo_match_t;
+
+enum {
+    FO_BC_RING = 0,  /* through the slot's data ring */
+    FO_BC_GROUP = 1, /* in the host frontend's broadcast group */
+    FO_BC_DONE = 2   /* a redo: the group of a previous incarnation had it */
+};
 
 typedef struct fo_group fo_group_t; /* fo_share.c */
 
@@ -85,9 +93,14 @@ typedef struct fo {
 
     uint32_t *notify;    /* slots touched in this batch */
     uint32_t n_notify;
+    uint8_t *ringed;     /* per slot / n_fo: pushed to its data or control
+                            ring since they were last seen empty
+                            (docs/architecture.md, "QoS 0 to many") */
+    uint32_t *n_bc;      /* per frontend: BC_TO records of the message at
+                            hand, then (n_bc + n_fe) how many are written */
     uint32_t n_owned;    /* max_clients / n_fo + 1: the length of the
-                            per-slot arrays (free_slots, stamp, pos, match;
-                            notify has one more) */
+                            per-slot arrays (free_slots, stamp, pos, match,
+                            ringed; notify has one more) */
     uint64_t now;
 } fo_t;
 

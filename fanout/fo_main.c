@@ -106,6 +106,7 @@ void fo_push(fo_t *fo, uint32_t slot, const out_rec_t *rec, uint32_t bytes)
     /* fo_has_room() was asked first: there is room. */
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);
+    fo->ringed[fo_local(fo, slot)] = 1;
     fo_touch(fo, slot);
 }
 
@@ -124,6 +125,7 @@ void fo_push_ctl(fo_t *fo, uint32_t slot, const ctl_rec_t *rec)
     }
     memcpy(ring_slot(r, 0), rec, sizeof(*rec));
     ring_commit(r, 1);
+    fo->ringed[fo_local(fo, slot)] = 1;
     fo_touch(fo, slot);
 }
 
@@ -323,6 +325,11 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo.pos = mem_calloc(owned, sizeof(uint32_t));
     fo.match = mem_calloc(owned, sizeof(fo_match_t));
     fo.notify = mem_calloc(owned + 1, sizeof(uint32_t));
+    /* What a previous incarnation pushed is not known: every ring is
+     * looked at before its first broadcast. */
+    fo.ringed = mem_alloc(owned);
+    memset(fo.ringed, 1, owned);
+    fo.n_bc = mem_calloc(2 * (size_t)fo.n_fe, sizeof(uint32_t));
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -400,5 +407,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     mem_free(fo.match);
     mem_free(fo.xid);
     mem_free(fo.notify);
+    mem_free(fo.ringed);
+    mem_free(fo.n_bc);
     return 0;
 }

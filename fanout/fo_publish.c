@@ -30,6 +30,7 @@ static void on_match(void *arg, uint32_t slot, uint8_t opts, uint32_t sub_id)
         m->slot = slot;
         m->qos = qos;
         m->rap = rap;
+        m->bc = FO_BC_RING;
         m->sub_id = sub_id;
         m->xids = UINT32_MAX;
         return;
@@ -90,6 +91,92 @@ static bool pushed_already(fo_t *fo, uint32_t slot, arena_h h)
     return last != NULL && last->h == h;
 }
 
+/* Whether delivery d to slot s can go in its host's broadcast group
+ * (docs/architecture.md, "QoS 0 to many"): QoS 0 with at most one
+ * Subscription Identifier, to a connection its host has attached and
+ * takes broadcasts for, with nothing queued in the slot's rings. */
+static bool bcast_ok(fo_t *fo, const fo_match_t *d, const sess_slot_t *s)
+{
+    uint32_t gen = __atomic_load_n(&s->bc_gen, __ATOMIC_RELAXED);
+    if (d->qos != 0 || d->xids != UINT32_MAX || s->state != SESS_ONLINE ||
+        gen == 0 || gen != s->conn_gen || s->host_fe >= fo->n_fe)
+        return false;
+    uint8_t *ringed = &fo->ringed[fo_local(fo, d->slot)];
+    if (*ringed) {
+        /* Has the host taken every record?  (Acquire loads of the tails,
+         * pairing with its release stores.) */
+        if (ring_used_producer(sess_ring(fo->shm, d->slot)) ||
+            ring_used_producer(sess_ctl(fo->shm, d->slot)))
+            return false;
+        *ringed = 0;
+    }
+    return true;
+}
+
+/* A redo after a restart: a slot named in a broadcast group of message h
+ * that the previous incarnation committed got it.  Such a group is the
+ * last record of its ring (groups are committed after the message's other
+ * pushes, and the next message was not handled). */
+static void mark_bcast_done(fo_t *fo, arena_h h)
+{
+    for (uint32_t f = 0; f < fo->n_fe; f++) {
+        const ring_t *b = shm_bcast(fo->shm, fo->idx, f);
+        const bc_rec_t *end = ring_last(b);
+        if (end == NULL || end->type != BC_MSG || end->u.h != h ||
+            end->aux >= b->head)
+            continue;
+        uint64_t since = b->head - 1 - end->aux;
+        for (uint64_t pos = since; pos + 1 < b->head; pos++) {
+            const bc_rec_t *t = ring_at(b, since, pos);
+            if (t == NULL || t->type != BC_TO ||
+                t->u.to.slot >= fo->shm->hdr->max_clients ||
+                t->u.to.slot % fo->n_fo != fo->idx)
+                continue;
+            uint32_t l = fo_local(fo, t->u.to.slot);
+            if (fo->stamp[l] == fo->epoch)
+                fo->match[fo->pos[l]].bc = FO_BC_DONE;
+        }
+    }
+}
+
+/* Writes the BC_TO record of delivery m into its host's group (not yet
+ * committed: commit_groups()). */
+static void group_add(fo_t *fo, const fo_match_t *m, uint8_t flags)
+{
+    uint32_t *k = &fo->n_bc[fo->n_fe + m->fe];
+    bc_rec_t *t = ring_slot(shm_bcast(fo->shm, fo->idx, m->fe), (*k)++);
+    t->u.to.slot = m->slot;
+    t->u.to.conn_gen = shm_slot(fo->shm, m->slot)->conn_gen;
+    t->aux = m->sub_id;
+    t->type = BC_TO;
+    t->flags = flags;
+    t->pad = 0;
+}
+
+/* Closes and commits the broadcast groups of message h: each takes its
+ * references from the count before its commit (a kill in between leaks
+ * them), and its frontend is woken with the notifications. */
+static void commit_groups(fo_t *fo, arena_h h)
+{
+    for (uint32_t f = 0; f < fo->n_fe; f++) {
+        uint32_t n = fo->n_bc[f];
+        if (n == 0)
+            continue;
+        ring_t *b = shm_bcast(fo->shm, fo->idx, f);
+        bc_rec_t *end = ring_slot(b, n);
+        end->u.h = h;
+        end->aux = n;
+        end->type = BC_MSG;
+        end->flags = 0;
+        end->pad = 0;
+        fo->proc->held_n -= n;
+        ARENA_CRASH_ORDER(); /* out of the count before the ring has them */
+        ring_commit(b, n + 1);
+        CRASH_POINT("fo_bcast_committed");
+        fo->fe_dirty[f] = 1;
+    }
+}
+
 void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
 {
     arena_t *a = &fo->shm->arena;
@@ -119,8 +206,14 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     fo->n_xid = 0;
     match_publisher = r->slot;
     fo_index_match(fo->ix, v.topic, v.tlen, on_match, fo);
+    if (redo)
+        mark_bcast_done(fo, r->h1);
 
-    /* Decide first, then push. */
+    /* Decide first, then push.  A redo sends nothing by broadcast, and
+     * neither does a worker with retained backlogs (which watch every
+     * live delivery: fo_ret_jobs_pushed()). */
+    bool bcast = !redo && fo->n_jobs == 0;
+    memset(fo->n_bc, 0, 2 * (size_t)fo->n_fe * sizeof(uint32_t));
     uint32_t n = 0, skipped = 0;
     for (uint32_t i = 0; i < fo->n_match; i++) {
         fo_match_t d = fo->match[i];
@@ -129,7 +222,7 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
             d.qos = r->qos;
         if (s->state == SESS_FREE)
             continue;
-        if (redo && pushed_already(fo, d.slot, r->h1)) {
+        if (redo && (d.bc == FO_BC_DONE || pushed_already(fo, d.slot, r->h1))) {
             skipped++; /* delivered before the restart */
             continue;
         }
@@ -137,10 +230,23 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
             fo->proc->drops_offline0++;
             continue;
         }
-        if (!fo_has_room(fo, d.slot, v.plen, delivery_recs(fo, &d)))
+        if (bcast && bcast_ok(fo, &d, s)) {
+            /* Its rings are empty: nothing to wait for, room for one. */
+            d.bc = FO_BC_GROUP;
+            d.fe = s->host_fe;
+            fo->n_bc[d.fe]++;
+        } else if (!fo_has_room(fo, d.slot, v.plen, delivery_recs(fo, &d))) {
             continue; /* counted */
+        } else {
+            d.bc = FO_BC_RING;
+        }
         fo->match[n++] = d;
     }
+    for (uint32_t f = 0; f < fo->n_fe; f++)
+        if (fo->n_bc[f] &&
+            ring_space(shm_bcast(fo->shm, fo->idx, f), fo->n_bc[f] + 1) <
+                fo->n_bc[f] + 1)
+            fo->n_bc[f] = 0; /* no room for the group: the data rings */
     /* One reference per record, taken from the count just before its
      * push (a frontend may release it as soon as it sees the record): a
      * kill between the two leaks one reference, and a redo of this record
@@ -160,14 +266,19 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
         p->held_n = n;
     }
     for (uint32_t i = 0; i < n; i++) {
+        const fo_match_t *d = &fo->match[i];
+        if (d->bc == FO_BC_GROUP && fo->n_bc[d->fe]) {
+            group_add(fo, d, d->rap & retain); /* counted until the commit */
+            continue;
+        }
         p->held_n--;
         ARENA_CRASH_ORDER(); /* out of the count before the ring has it */
-        fo_push_delivery(fo, &fo->match[i], r->h1,
-                         fo->match[i].rap & retain, v.plen);
+        fo_push_delivery(fo, d, r->h1, d->rap & retain, v.plen);
         CRASH_POINT("fo_pushed_one"); /* the rest still counted */
         if (fo->n_jobs)
-            fo_ret_jobs_pushed(fo, fo->match[i].slot, v.topic, v.tlen);
+            fo_ret_jobs_pushed(fo, d->slot, v.topic, v.tlen);
     }
+    commit_groups(fo, r->h1);
     fo->proc->msgs_out += n;
     if (n)
         CRASH_POINT("fo_published");

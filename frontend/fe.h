@@ -77,6 +77,7 @@ typedef struct fe_conn {
     uint32_t hb_used;
     uint32_t max_pkt;     /* client's Maximum Packet Size (0: no limit) */
     uint32_t pending_acks;
+    uint32_t bc_drops;    /* broadcast deliveries lost to a full queue */
     uint16_t out_pubs;    /* deliveries in the queue (fe_hold.c) */
     uint16_t recv_max;    /* client's Receive Maximum: its inflight window */
     uint16_t alias_out_max; /* client's Topic Alias Maximum */
@@ -85,6 +86,7 @@ typedef struct fe_conn {
     bool resend_pending;   /* inflight entries wait to be sent again */
     bool paused;        /* input processing stopped (back-pressure) */
     bool resume_soon;   /* in fe_t.resume */
+    bool bc_later;      /* its drain waits for the broadcast groups */
     bool read_off;      /* ev_read removed */
     bool write_on;      /* ev_write added */
     bool dirty;         /* in the flush list */
@@ -272,6 +274,8 @@ int fe_out_bytes(fe_conn_t *c, const void *p, size_t n);
 /* Queues arena bytes for c (not copied); rel is released once they are
  * written (0: nothing to release).  Returns 0 or -1 when full. */
 int fe_out_ref(fe_conn_t *c, const void *p, size_t n, arena_h rel);
+/* Whether c's queue is half full (bytes, iovecs or header buffer). */
+bool fe_out_half_full(const fe_conn_t *c);
 /* Drops the first n bytes of c's queue, releasing the references of
  * the iovecs that are used up (they were written or copied). */
 void fe_out_consume(fe_conn_t *c, size_t n);
@@ -441,6 +445,26 @@ void fe_recover_synced(uint32_t w);
 /* Moves records from c's output ring into its queue.  Returns 0, or -1
  * when c was closed (takeover). */
 int fe_drain_slot(fe_conn_t *c);
+/* Queues a QoS 0 delivery of message h (opened as v) to c, with
+ * Subscription Identifier sub_id (0: none), as a drained record would be;
+ * its reference is taken from the broadcast group's count (proc_t.bc_n
+ * of h).  Returns 1 when queued, 0 when it is not for this client
+ * (expired, too large: counted), -1 when c's queue has no room (left to
+ * the caller). */
+int fe_deliver_held(fe_conn_t *c, const msg_view_t *v, arena_h h,
+                    uint32_t sub_id, bool retain);
+
+/* fe_bcast.c */
+/* Takes every broadcast group in this frontend's rings
+ * (docs/architecture.md, "QoS 0 to many"), then drains the connections
+ * that waited for them (fe_bcast_first()). */
+void fe_bcast_drain(void);
+/* Called by fe_drain_slot() after it loaded the head of c's data ring:
+ * true when groups of c's worker wait in its broadcast ring.  They go
+ * first, and a drain cannot take them itself (a group may close a
+ * connection, c too): c is drained again after them, in this turn of
+ * the event loop. */
+bool fe_bcast_first(fe_conn_t *c);
 /* After attach: re-sends inflight entries, then drains. */
 int fe_resume_session(fe_conn_t *c);
 /* Releases c's inflight entry for pid after PUBACK/PUBCOMP etc. */

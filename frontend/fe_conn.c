@@ -424,6 +424,11 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         log_notice("Client %s disconnected.", id);
 
     if (c->state == C_ACTIVE) {
+        /* No more broadcasts for it (docs/architecture.md, "QoS 0 to
+         * many"); before the DETACH, so a new host's attach, which comes
+         * after the owner handled it, writes last. */
+        __atomic_store_n(&shm_slot(fe->shm, c->slot)->bc_gen, 0,
+                         __ATOMIC_RELAXED);
         fe_detach(c->slot, c->conn_gen, clean, c->discard_session,
                   c->expiry_changed ? (int64_t)c->sess_expiry : -1);
         fe->by_slot[c->slot] = NULL;
@@ -495,6 +500,12 @@ bool fe_out_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
     }
     return c->iov_head + c->iov_n + iovs <= FE_IOV_CAP &&
            c->hb_used + bytes <= FE_HB_CAP;
+}
+
+bool fe_out_half_full(const fe_conn_t *c)
+{
+    return c->out_bytes * 2 >= FE_OUT_BYTES_MAX ||
+           c->iov_n * 2 >= FE_IOV_CAP || c->hb_used * 2 >= FE_HB_CAP;
 }
 
 /* Bytes were queued for c: it needs a flush, and the queue holds more than

@@ -260,6 +260,49 @@ static bool delivery_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
            (c->iov_n == 0 || c->out_bytes < FE_OUT_BYTES_MAX);
 }
 
+/* Whether a delivery of v to c, sized p, is not for this client: MQTT 5
+ * Message Expiry passed while it was queued, or the packet is above the
+ * client's Maximum Packet Size (3.1.2.11.4), or it is QoS 0 for an
+ * earlier connection (stale: OUT_F_STALE, counted by the worker).
+ * Counted and logged when so; the caller drops it. */
+static bool not_for_client(fe_conn_t *c, const msg_view_t *v,
+                           const fe_pub_t *p, bool stale)
+{
+    bool expired = !stale && v->expiry &&
+                   msg_expired(v, (uint64_t)time(NULL));
+    bool too_big = !stale && (p->oversize ||
+                              (c->max_pkt && p->total > c->max_pkt));
+    if (!stale && !expired && !too_big)
+        return false;
+    if (too_big)
+        fe->proc->drops_too_large++;
+    else if (expired)
+        fe->proc->drops_expired++;
+    log_debug("Client %s: %s message on %.*s dropped", c->client_id,
+              too_big ? "oversized"
+              : expired ? "expired"
+                        : "QoS 0 (earlier connection)",
+              (int)v->tlen, v->topic);
+    return true;
+}
+
+int fe_deliver_held(fe_conn_t *c, const msg_view_t *v, arena_h h,
+                    uint32_t sub_id, bool retain)
+{
+    fe_pub_t p;
+    pub_size(c, v, 0, &sub_id, sub_id ? 1 : 0, &p);
+    if (not_for_client(c, v, &p, false))
+        return 0;
+    if (!delivery_room(c, pub_iovs(c, v, 0), pub_bytes(&p)))
+        return -1;
+    fe->proc->bc_n--;
+    ARENA_CRASH_ORDER(); /* out of the count before the queue has it */
+    queue_publish(c, v, &p, 0, false, retain, 0, h);
+    fe->proc->msgs_out++;
+    fe->proc->msgs_out_qos[0]++;
+    return 1;
+}
+
 int fe_drain_slot(fe_conn_t *c)
 {
     ring_t *r = sess_ring(fe->shm, c->slot);
@@ -270,6 +313,11 @@ int fe_drain_slot(fe_conn_t *c)
      * worker commits them in that order), so a SUBACK always precedes the
      * retained messages it brings. */
     uint32_t n = ring_count(r);
+    /* Every broadcast group the worker committed before these records
+     * goes first (docs/architecture.md, "QoS 0 to many"): the load of the
+     * head above made them visible. */
+    if (n > 0 && fe_bcast_first(c))
+        return 0;
     int rc = drain_ctl(c);
     if (rc <= 0)
         return rc;
@@ -320,12 +368,8 @@ int fe_drain_slot(fe_conn_t *c)
         }
         fe_pub_t p;
         pub_size(c, &v, o.qos, ids, n_ids, &p);
-        bool stale = (o.flags & OUT_F_STALE) != 0; /* counted by the worker */
-        bool expired = !stale && v.expiry &&
-                       msg_expired(&v, (uint64_t)time(NULL));
-        bool too_big = !stale && (p.oversize ||
-                                  (c->max_pkt && p.total > c->max_pkt));
-        bool drop = stale || expired || too_big;
+        bool drop = not_for_client(c, &v, &p,
+                                   (o.flags & OUT_F_STALE) != 0);
         if (!drop && o.qos > 0 &&
             (!sess_inf_room(fe->shm, c->slot) ||
              (c->level == MQTT_V5 && s->n_inflight >= c->recv_max))) {
@@ -342,19 +386,6 @@ int fe_drain_slot(fe_conn_t *c)
                 return 0; /* socket full: EV_WRITE resumes us */
         }
         if (drop) {
-            /* Not for this client: MQTT 5 Message Expiry passed while it
-             * was queued, or the packet is above the client's Maximum
-             * Packet Size (3.1.2.11.4), or it is QoS 0 for an earlier
-             * connection (OUT_F_STALE).  Dropped and counted. */
-            if (too_big)
-                fe->proc->drops_too_large++;
-            else if (expired)
-                fe->proc->drops_expired++;
-            log_debug("Client %s: %s message on %.*s dropped", c->client_id,
-                      too_big ? "oversized"
-                      : expired ? "expired"
-                                : "QoS 0 (earlier connection)",
-                      (int)v.tlen, v.topic);
             ring_consume(r, take);
             __atomic_store_n(&s->q_bytes_out, s->q_bytes_out + v.plen,
                              __ATOMIC_RELEASE);
@@ -388,6 +419,11 @@ int fe_drain_slot(fe_conn_t *c)
         fe->proc->msgs_out++;
         fe->proc->msgs_out_qos[o.qos]++;
     }
+    /* Drained empty: broadcasts may come again after a filling queue
+     * stopped them (fe_bcast.c). */
+    if (__atomic_load_n(&s->bc_gen, __ATOMIC_RELAXED) != c->conn_gen &&
+        !fe_out_half_full(c))
+        __atomic_store_n(&s->bc_gen, c->conn_gen, __ATOMIC_RELAXED);
     return 0;
 }
 

@@ -42,6 +42,9 @@ static void drain_rings(void)
             fe_on_reply(w, &rep);
         }
     }
+    /* After the answers: a connection attached by one can take the
+     * groups that follow it. */
+    fe_bcast_drain();
     for (uint32_t w = 0; w < fe->n_fo; w++) {
         ring_t *r = shm_notify(fe->shm, w, fe->idx);
         uint32_t n = ring_count(r);
@@ -68,7 +71,8 @@ static bool rings_pending(void)
 {
     for (uint32_t w = 0; w < fe->n_fo; w++)
         if (ring_count(shm_reply(fe->shm, w, fe->idx)) ||
-            ring_count(shm_notify(fe->shm, w, fe->idx)))
+            ring_count(shm_notify(fe->shm, w, fe->idx)) ||
+            ring_count(shm_bcast(fe->shm, w, fe->idx)))
             return true;
     return false;
 }
@@ -141,13 +145,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         /* Safety sweep: output that arrived without a notification (a
-         * full notify ring) is picked up within a second. */
+         * full notify ring) is picked up within a second (broadcast
+         * groups: below). */
         if (c->state == C_ACTIVE && !c->write_on &&
             ((!c->inflight_blocked &&
               ring_count(sess_ring(fe->shm, c->slot))) ||
              ring_count(sess_ctl(fe->shm, c->slot))))
             fe_drain_slot(c);
     }
+    fe_bcast_drain();
     if (fe->syncing && fe->now % 5 == 0)
         log_warn("frontend %u: %u workers have not answered SYNC yet; not "
                  "accepting connections", fe->idx, fe->syncing);

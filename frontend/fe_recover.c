@@ -17,8 +17,9 @@
  * Connection ids at or above the high-water mark were never used. */
 static uint64_t release_queues(void)
 {
-    uint64_t n = fe->proc->held_n;
+    uint64_t n = fe->proc->held_n + fe->proc->bc_n;
     shm_held_release(fe->shm, fe->proc); /* its batch (Batched references) */
+    shm_count_release(fe->shm, fe->proc->bc_h, &fe->proc->bc_n); /* a group's */
     uint32_t hw = __atomic_load_n(&fe->proc->high_water, __ATOMIC_RELAXED);
     if (hw > fe->shm->hdr->fe_conns)
         hw = fe->shm->hdr->fe_conns;

@@ -199,6 +199,31 @@ typedef struct out_rec {
     uint32_t aux;
 } out_rec_t;
 
+/* ---- broadcast records (16 bytes): worker -> frontend, QoS 0 deliveries
+ * of one message to sessions with nothing queued (docs/architecture.md,
+ * "QoS 0 to many") ----
+ * A group is n BC_TO records and the BC_MSG that closes it, committed
+ * together; it holds n references to the message. */
+enum {
+    BC_TO = 1, /* to: slot, conn_gen; aux: Subscription Identifier (0:
+                  none); flags OUT_F_RETAIN */
+    BC_MSG = 2 /* h: the message; aux: n, the BC_TO records before it */
+};
+
+typedef struct bc_rec {
+    union {
+        arena_h h; /* BC_MSG */
+        struct {
+            uint32_t slot;
+            uint32_t conn_gen;
+        } to;      /* BC_TO */
+    } u;
+    uint32_t aux;
+    uint8_t type;
+    uint8_t flags;
+    uint16_t pad;
+} bc_rec_t;
+
 /*
  * ---- worker records (32 bytes): between fan-out workers (shared
  * subscriptions, docs/architecture.md) ----

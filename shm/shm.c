@@ -62,6 +62,13 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.reply_cap = 1024;
     /* A slot is in at most one notify ring at a time (the queued flag). */
     h.notify_cap = pow2_at_least(p->max_clients);
+    /* Room for a group to every client of a frontend and then some; a
+     * group that does not fit goes through the data rings. */
+    h.bcast_cap = pow2_at_least(p->max_clients + 1);
+    if (h.bcast_cap < 1024)
+        h.bcast_cap = 1024;
+    if (h.bcast_cap > 65536)
+        h.bcast_cap = 65536;
 
     uint64_t off = align64(sizeof(shm_hdr_t));
     h.off_ingest = off;
@@ -73,6 +80,9 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.off_notify = off;
     h.notify_stride = ring_bytes(h.notify_cap, sizeof(uint32_t));
     off += (uint64_t)p->n_fo * p->n_fe * h.notify_stride;
+    h.off_bcast = off;
+    h.bcast_stride = ring_bytes(h.bcast_cap, sizeof(bc_rec_t));
+    off += (uint64_t)p->n_fo * p->n_fe * h.bcast_stride;
 
     /* What every delivery touches first, so that it shares pages (and TLB
      * entries: a fan-out touches a thousand slots at once): the slot, the
@@ -143,6 +153,7 @@ int shm_create(shm_t *s, const shm_params_t *p)
             ring_init(shm_ingest(s, f, w), h.ingest_cap, sizeof(ing_rec_t));
             ring_init(shm_reply(s, w, f), h.reply_cap, sizeof(rep_rec_t));
             ring_init(shm_notify(s, w, f), h.notify_cap, sizeof(uint32_t));
+            ring_init(shm_bcast(s, w, f), h.bcast_cap, sizeof(bc_rec_t));
         }
     for (uint32_t a = 0; a < p->n_fo; a++)
         for (uint32_t b = 0; b < p->n_fo; b++)
@@ -196,7 +207,9 @@ int shm_check(const shm_t *s)
                 ring_check(shm_reply(s, w, f), sizeof(rep_rec_t),
                            h->reply_stride) ||
                 ring_check(shm_notify(s, w, f), sizeof(uint32_t),
-                           h->notify_stride)) {
+                           h->notify_stride) ||
+                ring_check(shm_bcast(s, w, f), sizeof(bc_rec_t),
+                           h->bcast_stride)) {
                 log_err("shm: ring header damaged (frontend %u, worker %u)",
                         f, w);
                 return -1;
@@ -216,15 +229,20 @@ int shm_check(const shm_t *s)
     return 0;
 }
 
-void shm_held_release(shm_t *s, proc_t *p)
+void shm_count_release(shm_t *s, arena_h h, uint64_t *n)
 {
-    uint64_t n = p->held_n;
-    if (n == 0)
+    uint64_t k = *n;
+    if (k == 0)
         return;
-    p->held_n = 0;
+    *n = 0;
     ARENA_CRASH_ORDER();
     /* References to one block: no more than its 32-bit count. */
-    arena_release_n(&s->arena, p->held_h, (uint32_t)n);
+    arena_release_n(&s->arena, h, (uint32_t)k);
+}
+
+void shm_held_release(shm_t *s, proc_t *p)
+{
+    shm_count_release(s, p->held_h, &p->held_n);
 }
 
 void shm_wake_worker(const shm_t *s, uint32_t fo)

@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 10
+#define SHM_LAYOUT_VERSION 11
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -88,6 +88,12 @@ typedef struct __attribute__((aligned(64))) proc {
      * releases what it finds (shm_held_release()). */
     arena_h held_h;
     uint64_t held_n;
+    /* a frontend's references to message bc_h of the broadcast group it
+     * is taking (fe_bcast.c), counted the same way; apart from held_n, as
+     * a group may make room in a full queue by writing it, which counts
+     * what was written in held_n */
+    arena_h bc_h;
+    uint64_t bc_n;
 } proc_t;
 
 /*
@@ -201,6 +207,8 @@ typedef struct shm_hdr {
     uint32_t ingest_cap;
     uint32_t reply_cap;
     uint32_t notify_cap;
+    uint32_t bcast_cap;   /* broadcast ring records */
+    uint32_t pad4;
     uint32_t pid_range;   /* outbound packet ids are 1 .. pid_range - 1
                              (a power of two, at least twice
                              max_inflight, at most 65536): the bitmap of
@@ -213,6 +221,8 @@ typedef struct shm_hdr {
     uint64_t reply_stride;
     uint64_t off_notify;  /* n_fo * n_fe */
     uint64_t notify_stride;
+    uint64_t off_bcast;   /* n_fo * n_fe */
+    uint64_t bcast_stride;
     uint64_t off_slots;
     uint64_t slot_stride;
     uint64_t slot_off_inflight; /* inside a slot */
@@ -280,8 +290,15 @@ typedef struct sess_slot {
     arena_h subs;       /* first subscription record */
     arena_h will;       /* will message or 0 */
     uint64_t offline_since;
-    uint64_t drops;     /* deliveries dropped for this session */
     uint64_t q_bytes_in; /* payload bytes ever pushed to the data ring */
+    /* written by the host frontend, read by the owner (on the line the
+     * owner reads for every delivery): the connection generation the
+     * host has attached and takes broadcast deliveries for; 0 while its
+     * queue was full, until it drained the data ring empty
+     * (docs/architecture.md, "QoS 0 to many") */
+    uint32_t bc_gen;
+    uint32_t pad8;
+    uint64_t drops;     /* deliveries dropped for this session */
     uint32_t cookie;    /* the attached connection's CONNECT cookie */
     uint8_t present;    /* session present, as answered at attach */
     uint8_t pad4[3];
@@ -408,6 +425,13 @@ static inline ring_t *shm_notify(const shm_t *s, uint32_t fo, uint32_t fe)
 {
     return (ring_t *)(s->base + s->hdr->off_notify +
                       (fo * s->hdr->n_fe + fe) * s->hdr->notify_stride);
+}
+
+/* The broadcast ring from worker fo to frontend fe (bc_rec_t). */
+static inline ring_t *shm_bcast(const shm_t *s, uint32_t fo, uint32_t fe)
+{
+    return (ring_t *)(s->base + s->hdr->off_bcast +
+                      (fo * s->hdr->n_fe + fe) * s->hdr->bcast_stride);
 }
 
 /* The worker ring from worker `from` to worker `to`. */
@@ -567,6 +591,8 @@ static inline shm_panic_t *shm_panic(const shm_t *s, uint32_t i)
  * zeroing the count first: a kill in between leaks them, never releases
  * them twice.  Nothing when the count is 0. */
 void shm_held_release(shm_t *s, proc_t *p);
+/* The same for a count of references to h held in *n (proc_t.bc_n). */
+void shm_count_release(shm_t *s, arena_h h, uint64_t *n);
 
 /* Adds reference h to p's count, releasing the count first when it is of
  * another message.  The caller has already cleared where h was held. */

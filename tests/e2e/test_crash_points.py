@@ -64,6 +64,34 @@ def _arena_empty_at_exit(b):
           "arena not empty at exit:\n%s" % b.log_tail())
 
 
+def _published_to_killed_frontend(point, options, prefix):
+    """Three QoS 0 subscribers and a publisher on frontend 0, whose crash
+    point `point` fires as a message goes out.  Once frontend 0 is back,
+    the old clients gone, a new client gets its own message; returns the
+    broker and how many references the new incarnation said it released
+    (checking that none was released twice)."""
+    b = _armed(point, options)
+    topic = prefix.replace("-", "/")
+    subs = _subscribers(b, prefix, topic, 0)
+    pub = raw_client(b.port, prefix + "-pub")
+    pub.publish(topic, b"m", qos=0)
+    _wait_log(b, "frontend 0 respawned")
+    for c in subs + [pub]:
+        c.close()
+    c = raw_client(b.port, prefix + "-after")  # the new frontend serves
+    c.subscribe([(topic, 0)])
+    c.publish(topic, b"after", qos=0)
+    check_eq(_drain(c), [b"after"], "own message after the respawn")
+    log = b.log()
+    check("stale handle" not in log, "a reference released twice:\n%s"
+          % b.log_tail())
+    c.disconnect()
+    c.close()
+    time.sleep(0.3)
+    m = re.search(r"released (\d+) references left in output queues", log)
+    return b, int(m.group(1)) if m else 0
+
+
 @timeout(60)
 def test_worker_killed_after_fanning_out_redoes_without_duplicates():
     """Worker killed after pushing a QoS 2 PUBLISH to its subscribers but
@@ -125,27 +153,54 @@ def test_frontend_killed_holding_written_references_releases_them():
     ringmq_only(WHY)
     # References written and counted: the three SUBACKs', then the
     # message's (held_n 2 at the fifth).
-    b = _armed("fe_written_held:5", {"frontends": 1})
-    subs = _subscribers(b, "cp-held", "cp/held", 0)
-    pub = raw_client(b.port, "cp-held-pub")
-    pub.publish("cp/held", b"m", qos=0)
-    _wait_log(b, "frontend 0 respawned")
-    for c in subs + [pub]:
-        c.close()
-    c = raw_client(b.port, "cp-held-after")  # the new frontend serves
-    c.subscribe([("cp/held", 0)])
-    c.publish("cp/held", b"after", qos=0)
-    check_eq(_drain(c), [b"after"], "own message after the respawn")
-    log = b.log()
-    m = re.search(r"released (\d+) references left in output queues", log)
-    check(m is not None and int(m.group(1)) >= 2,
-          "the two counted references were not released:\n%s"
+    b, n = _published_to_killed_frontend("fe_written_held:5",
+                                         {"frontends": 1}, "cp-held")
+    check(n >= 2, "the two counted references were not released:\n%s"
           % b.log_tail())
-    check("stale handle" not in log, "a reference released twice:\n%s"
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_worker_killed_after_a_broadcast_group_redoes_without_duplicates():
+    """Worker killed after committing the first broadcast group of a QoS 0
+    message (docs/architecture.md, "QoS 0 to many") but before consuming
+    its record: the new worker redoes the record, skips the subscribers
+    named in the committed group, sends the others theirs, and each
+    subscriber gets the message once; nothing leaks."""
+    ringmq_only(WHY)
+    b = _armed("fo_bcast_committed", {"fanout_workers": 1, "frontends": 2})
+    subs = _subscribers(b, "cp-bc", "cp/bc", 0, n=6)
+    pub = raw_client(b.port, "cp-bc-pub")
+    pub.publish("cp/bc", b"m", qos=0)
+    _wait_log(b, "fanout 0 respawned")
+    for s in subs:
+        check_eq(_drain(s, 0.5), [b"m"], "%s deliveries" % s.client_id)
+    m = re.search(r"redone after a restart: (\d+) deliveries made before it "
+                  r"skipped, (\d+) made now", b.log())
+    check(m is not None and int(m.group(1)) >= 1
+          and int(m.group(1)) + int(m.group(2)) == len(subs),
+          "the redo did not skip the group's subscribers:\n%s"
           % b.log_tail())
-    c.disconnect()
-    c.close()
+    pub.publish("cp/bc", b"after", qos=0)
+    for s in subs:
+        check_eq(_drain(s, 0.5), [b"after"],
+                 "%s after the respawn" % s.client_id)
+    _goodbye(subs + [pub])
     time.sleep(0.3)
+    _arena_empty_at_exit(b)
+
+
+@timeout(60)
+def test_frontend_killed_after_taking_a_broadcast_group_releases_it():
+    """Frontend killed after it consumed a broadcast group and counted the
+    group's references as its own, before queueing any delivery: the new
+    frontend releases the count, so the message's block is freed; no
+    reference is released twice."""
+    ringmq_only(WHY)
+    b, n = _published_to_killed_frontend(
+        "fe_bcast_taken", {"frontends": 1, "fanout_workers": 1}, "cp-bct")
+    check(n >= 3, "the group's references were not released:\n%s"
+          % b.log_tail())
     _arena_empty_at_exit(b)
 
 

@@ -2,7 +2,8 @@
  * test_sess.c -- a session slot's inflight table (shm/sess.c): FIFO order,
  * packet ids, holes from out-of-order acknowledgements, position reset and
  * renormalisation (positions never wrap), clearing; and the references a
- * process holds as a count (shm_held_add(), shm_held_release()).
+ * process holds as a count (shm_held_add(), shm_held_release()); the
+ * broadcast rings' layout.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,42 @@ static void test_held_left_by_a_kill(void **state)
     assert_int_equal(blocks(), 0);
 }
 
+/* The broadcast rings (docs/architecture.md, "QoS 0 to many"): one per
+ * worker and frontend, 16-byte records, at least 1024 of them, each a
+ * separate ring; shm_check() refuses a damaged one. */
+static void test_bcast_rings(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(bc_rec_t), 16);
+    assert_int_equal(shm_check(&s), 0);
+    ring_t *b = shm_bcast(&s, 0, 0);
+    assert_int_equal(b->esize, sizeof(bc_rec_t));
+    assert_true(b->cap >= 1024 && (b->cap & (b->cap - 1)) == 0);
+    assert_true((uint8_t *)b >= s.base + s.hdr->off_bcast &&
+                (uint8_t *)b + s.hdr->bcast_stride <=
+                    s.base + s.hdr->off_slots);
+    /* a group: BC_TO records, then the BC_MSG that closes it */
+    bc_rec_t to = {.u.to = {.slot = 3, .conn_gen = 7}, .aux = 42,
+                   .type = BC_TO, .flags = OUT_F_RETAIN};
+    bc_rec_t end = {.u.h = 0x1234, .aux = 1, .type = BC_MSG};
+    memcpy(ring_slot(b, 0), &to, sizeof(to));
+    memcpy(ring_slot(b, 1), &end, sizeof(end));
+    ring_commit(b, 2);
+    const bc_rec_t *last = ring_last(b);
+    assert_int_equal(last->type, BC_MSG);
+    assert_int_equal(last->u.h, 0x1234);
+    const bc_rec_t *t = ring_at(b, b->head - 2, b->head - 2);
+    assert_int_equal(t->u.to.slot, 3);
+    assert_int_equal(t->u.to.conn_gen, 7);
+    assert_int_equal(ring_count(b), 2);
+    ring_consume(b, 2);
+    uint32_t magic = b->magic;
+    b->magic = 0;
+    assert_int_equal(shm_check(&s), -1);
+    b->magic = magic;
+    assert_int_equal(shm_check(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_pid_range),
         cmocka_unit_test(test_held_batches),
         cmocka_unit_test(test_held_left_by_a_kill),
+        cmocka_unit_test(test_bcast_rings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
