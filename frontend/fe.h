@@ -445,6 +445,9 @@ void fe_recover_synced(uint32_t w);
 /* Moves records from c's output ring into its queue.  Returns 0, or -1
  * when c was closed (takeover). */
 int fe_drain_slot(fe_conn_t *c);
+/* The same for at most the first n records of the data ring, a count
+ * loaded before the broadcast groups that precede them were taken. */
+int fe_drain_slot_n(fe_conn_t *c, uint32_t n);
 /* Queues a QoS 0 delivery of message h (opened as v) to c, with
  * Subscription Identifier sub_id (0: none), as a drained record would be;
  * its reference is taken from the broadcast group's count (proc_t.bc_n
@@ -462,8 +465,8 @@ void fe_bcast_drain(void);
 /* Called by fe_drain_slot() after it loaded the head of c's data ring:
  * true when groups of c's worker wait in its broadcast ring.  They go
  * first, and a drain cannot take them itself (a group may close a
- * connection, c too): c is drained again after them, in this turn of
- * the event loop. */
+ * connection, c too): c is drained after them, in this turn of the event
+ * loop (fe_bcast_drain()). */
 bool fe_bcast_first(fe_conn_t *c);
 /* After attach: re-sends inflight entries, then drains. */
 int fe_resume_session(fe_conn_t *c);

@@ -146,16 +146,22 @@ static void take_groups(void)
 void fe_bcast_drain(void)
 {
     take_groups();
-    /* Those that waited (more may wait again behind newer groups). */
-    uint32_t n = n_later;
-    for (uint32_t i = 0; i < n; i++) {
+    /* Those that waited.  Each: its data ring's head, then the groups
+     * committed before those records (newer ones may have come), then
+     * those records, and no more: it does not wait again, however busy
+     * the broadcast ring is. */
+    for (uint32_t i = 0; i < n_later; i++) {
         fe_conn_t *c = fe_conn_by_cookie(later[i]);
         if (c == NULL || !c->bc_later)
             continue;
         c->bc_later = false;
-        if (c->state == C_ACTIVE)
-            fe_drain_slot(c);
+        if (c->state != C_ACTIVE)
+            continue;
+        uint32_t n = ring_count(sess_ring(fe->shm, c->slot));
+        take_groups(); /* may close any connection */
+        c = fe_conn_by_cookie(later[i]);
+        if (c != NULL && c->state == C_ACTIVE)
+            fe_drain_slot_n(c, n);
     }
-    memmove(later, later + n, (n_later - n) * sizeof(*later));
-    n_later -= n;
+    n_later = 0;
 }

@@ -305,19 +305,24 @@ int fe_deliver_held(fe_conn_t *c, const msg_view_t *v, arena_h h,
 
 int fe_drain_slot(fe_conn_t *c)
 {
-    ring_t *r = sess_ring(fe->shm, c->slot);
-    sess_slot_t *s = shm_slot(fe->shm, c->slot);
-    arena_t *a = &fe->shm->arena;
     /* Data head first, then the whole control ring: every control record
      * pushed before a delivery we are about to send is visible now (the
      * worker commits them in that order), so a SUBACK always precedes the
      * retained messages it brings. */
-    uint32_t n = ring_count(r);
+    uint32_t n = ring_count(sess_ring(fe->shm, c->slot));
     /* Every broadcast group the worker committed before these records
      * goes first (docs/architecture.md, "QoS 0 to many"): the load of the
      * head above made them visible. */
     if (n > 0 && fe_bcast_first(c))
         return 0;
+    return fe_drain_slot_n(c, n);
+}
+
+int fe_drain_slot_n(fe_conn_t *c, uint32_t n)
+{
+    ring_t *r = sess_ring(fe->shm, c->slot);
+    sess_slot_t *s = shm_slot(fe->shm, c->slot);
+    arena_t *a = &fe->shm->arena;
     int rc = drain_ctl(c);
     if (rc <= 0)
         return rc;

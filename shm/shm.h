@@ -44,8 +44,12 @@ typedef struct __attribute__((aligned(64))) proc {
     uint64_t msgs_out;        /* deliveries written (frontend) / queued */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t drops_queue;     /* worker: deliveries dropped, queue full */
-    uint64_t drops_offline0;  /* worker: QoS 0 not queued for offline */
+    uint64_t drops_queue;     /* worker: deliveries dropped, queue full;
+                                 frontend: broadcast deliveries dropped,
+                                 queue and socket full */
+    uint64_t drops_offline0;  /* worker: QoS 0 not queued for offline;
+                                 frontend: broadcast deliveries whose
+                                 connection had ended */
     uint64_t drops_size;      /* frontend: over message_size_limit */
     uint64_t msgs_in_qos[3];  /* frontend: PUBLISH received, by QoS */
     uint64_t msgs_out_qos[3]; /* frontend: PUBLISH sent, by QoS */

@@ -209,6 +209,13 @@ static cJSON *cmd_stats(void)
                                 (double)LOAD(p->drops_expired));
         cJSON_AddNumberToObject(d, "too_large_for_client",
                                 (double)LOAD(p->drops_too_large));
+        /* QoS 0 broadcast deliveries (docs/architecture.md, "QoS 0 to
+         * many"): the queue and socket were full, or the connection had
+         * ended */
+        cJSON_AddNumberToObject(d, "queue_full",
+                                (double)LOAD(p->drops_queue));
+        cJSON_AddNumberToObject(d, "offline_qos0",
+                                (double)LOAD(p->drops_offline0));
         cJSON *rings = cJSON_AddArrayToObject(e, "ingest_rings");
         for (uint32_t w = 0; w < n_fo; w++) {
             ring_t *r = shm_ingest(shm, f, w);
@@ -230,6 +237,8 @@ static cJSON *cmd_stats(void)
         d_size += LOAD(p->drops_size);
         d_exp += LOAD(p->drops_expired);
         d_big += LOAD(p->drops_too_large);
+        d_queue += LOAD(p->drops_queue);
+        d_off0 += LOAD(p->drops_offline0);
         for (int q = 0; q < 3; q++) {
             inq[q] += LOAD(p->msgs_in_qos[q]);
             outq[q] += LOAD(p->msgs_out_qos[q]);
