@@ -96,6 +96,9 @@ typedef struct fo {
     uint8_t *ringed;     /* per slot / n_fo: pushed to its data or control
                             ring since they were last seen empty
                             (docs/architecture.md, "QoS 0 to many") */
+    uint32_t *on_gen;    /* per slot / n_fo: the connection generation
+                            while ONLINE, else 0 (fo_online()) */
+    uint8_t *on_fe;      /* per slot / n_fo: the host frontend then */
     uint32_t *n_bc;      /* per frontend: BC_TO records of the message at
                             hand, then (n_bc + n_fe) how many are written */
     uint32_t n_owned;    /* max_clients / n_fo + 1: the length of the
@@ -103,6 +106,12 @@ typedef struct fo {
                             ringed; notify has one more) */
     uint64_t now;
 } fo_t;
+
+/* Copies what a broadcast needs of slot's session (state, connection
+ * generation, host) into the worker's private arrays, so that a fan-out
+ * does not read a thousand slots' lines: called after every change of a
+ * slot's state, and for every slot at start. */
+void fo_online(fo_t *fo, uint32_t slot, const sess_slot_t *s);
 
 /* Process entry: runs worker idx until SIGTERM.  Returns the exit code. */
 int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd);

@@ -92,6 +92,13 @@ int fo_has_room(fo_t *fo, uint32_t slot, uint32_t bytes, uint32_t recs)
     return 0;
 }
 
+void fo_online(fo_t *fo, uint32_t slot, const sess_slot_t *s)
+{
+    uint32_t l = fo_local(fo, slot);
+    fo->on_gen[l] = s->state == SESS_ONLINE ? s->conn_gen : 0;
+    fo->on_fe[l] = s->host_fe;
+}
+
 void fo_touch(fo_t *fo, uint32_t slot)
 {
     fo->notify[fo->n_notify++] = slot;
@@ -330,6 +337,8 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     fo.ringed = mem_alloc(owned);
     memset(fo.ringed, 1, owned);
     fo.n_bc = mem_calloc(2 * (size_t)fo.n_fe, sizeof(uint32_t));
+    fo.on_gen = mem_calloc(owned, sizeof(uint32_t)); /* fo_recover() */
+    fo.on_fe = mem_calloc(owned, 1);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -409,5 +418,7 @@ int fo_main(const cfg_t *cfg, shm_t *shm, uint32_t idx, const int *fe_efd)
     mem_free(fo.notify);
     mem_free(fo.ringed);
     mem_free(fo.n_bc);
+    mem_free(fo.on_gen);
+    mem_free(fo.on_fe);
     return 0;
 }

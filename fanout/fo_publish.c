@@ -91,17 +91,22 @@ static bool pushed_already(fo_t *fo, uint32_t slot, arena_h h)
     return last != NULL && last->h == h;
 }
 
-/* Whether delivery d to slot s can go in its host's broadcast group
+/* Whether delivery d can go in its host's broadcast group
  * (docs/architecture.md, "QoS 0 to many"): QoS 0 with at most one
- * Subscription Identifier, to a connection its host has attached and
- * takes broadcasts for, with nothing queued in the slot's rings. */
-static bool bcast_ok(fo_t *fo, const fo_match_t *d, const sess_slot_t *s)
+ * Subscription Identifier, to an ONLINE session whose connection its
+ * host has attached and takes broadcasts for, with nothing queued in the
+ * slot's rings.  Reads no slot line (fo_online(), shm_bc_gen()) unless
+ * the rings have to be looked at. */
+static bool bcast_ok(fo_t *fo, const fo_match_t *d)
 {
-    uint32_t gen = __atomic_load_n(&s->bc_gen, __ATOMIC_RELAXED);
-    if (d->qos != 0 || d->xids != UINT32_MAX || s->state != SESS_ONLINE ||
-        gen == 0 || gen != s->conn_gen || s->host_fe >= fo->n_fe)
+    uint32_t l = fo_local(fo, d->slot);
+    uint32_t gen = fo->on_gen[l];
+    if (d->qos != 0 || d->xids != UINT32_MAX || gen == 0 ||
+        fo->on_fe[l] >= fo->n_fe ||
+        __atomic_load_n(shm_bc_gen(fo->shm, d->slot), __ATOMIC_RELAXED) !=
+            gen)
         return false;
-    uint8_t *ringed = &fo->ringed[fo_local(fo, d->slot)];
+    uint8_t *ringed = &fo->ringed[l];
     if (*ringed) {
         /* Has the host taken every record?  (Acquire loads of the tails,
          * pairing with its release stores.) */
@@ -146,7 +151,7 @@ static void group_add(fo_t *fo, const fo_match_t *m, uint8_t flags)
     uint32_t *k = &fo->n_bc[fo->n_fe + m->fe];
     bc_rec_t *t = ring_slot(shm_bcast(fo->shm, fo->idx, m->fe), (*k)++);
     t->u.to.slot = m->slot;
-    t->u.to.conn_gen = shm_slot(fo->shm, m->slot)->conn_gen;
+    t->u.to.conn_gen = fo->on_gen[fo_local(fo, m->slot)];
     t->aux = m->sub_id;
     t->type = BC_TO;
     t->flags = flags;
@@ -217,9 +222,17 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
     uint32_t n = 0, skipped = 0;
     for (uint32_t i = 0; i < fo->n_match; i++) {
         fo_match_t d = fo->match[i];
-        sess_slot_t *s = shm_slot(fo->shm, d.slot);
         if (d.qos > r->qos)
             d.qos = r->qos;
+        if (bcast && bcast_ok(fo, &d)) {
+            /* Its rings are empty: nothing to wait for, room for one. */
+            d.bc = FO_BC_GROUP;
+            d.fe = fo->on_fe[fo_local(fo, d.slot)];
+            fo->n_bc[d.fe]++;
+            fo->match[n++] = d;
+            continue;
+        }
+        sess_slot_t *s = shm_slot(fo->shm, d.slot);
         if (s->state == SESS_FREE)
             continue;
         if (redo && (d.bc == FO_BC_DONE || pushed_already(fo, d.slot, r->h1))) {
@@ -230,16 +243,9 @@ void fo_on_publish(fo_t *fo, const ing_rec_t *r, bool redo)
             fo->proc->drops_offline0++;
             continue;
         }
-        if (bcast && bcast_ok(fo, &d, s)) {
-            /* Its rings are empty: nothing to wait for, room for one. */
-            d.bc = FO_BC_GROUP;
-            d.fe = s->host_fe;
-            fo->n_bc[d.fe]++;
-        } else if (!fo_has_room(fo, d.slot, v.plen, delivery_recs(fo, &d))) {
+        if (!fo_has_room(fo, d.slot, v.plen, delivery_recs(fo, &d)))
             continue; /* counted */
-        } else {
-            d.bc = FO_BC_RING;
-        }
+        d.bc = FO_BC_RING;
         fo->match[n++] = d;
     }
     for (uint32_t f = 0; f < fo->n_fe; f++)

@@ -91,6 +91,7 @@ void fo_recover(fo_t *fo)
             continue;
         }
         strmap_put(&fo->ids, id, idlen, slot);
+        fo_online(fo, slot, s);
         n_sess++;
         if (s->state == SESS_ONLINE || s->state == SESS_HANDOFF)
             fo_touch(fo, slot); /* its host may have missed a wake-up */

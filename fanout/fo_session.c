@@ -124,6 +124,7 @@ void fo_free_slot(fo_t *fo, uint32_t slot)
     arena_drop(&fo->shm->arena, &s->client_id);
     arena_drop(&fo->shm->arena, &s->will);
     s->state = SESS_FREE;
+    fo_online(fo, slot, s);
     fo->free_slots[fo->n_free++] = slot;
 }
 
@@ -161,6 +162,7 @@ static void attach(fo_t *fo, uint32_t slot, const ing_rec_t *r, int present)
     /* The reply ring's release commit publishes these fields (and the
      * ring and inflight state we may have wiped) to the new host. */
     s->state = SESS_ONLINE;
+    fo_online(fo, slot, s);
     ARENA_CRASH_ORDER(); /* pend goes only once ONLINE (fo_on_detach redo) */
     s->pend.type = 0;
     rep_rec_t rep = {.type = REP_CONNECT_OK,
@@ -277,6 +279,7 @@ void fo_on_connect(fo_t *fo, const ing_rec_t *r, bool redo)
         ctl_rec_t kick = {.type = CTL_KICK, .conn_gen = s->conn_gen};
         fo_push_ctl(fo, slot, &kick);
         s->state = SESS_HANDOFF;
+        fo_online(fo, slot, s);
         break;
     }
     case SESS_HANDOFF: {
@@ -429,6 +432,7 @@ void fo_on_detach(fo_t *fo, const ing_rec_t *r)
         fo_free_slot(fo, slot);
     } else {
         s->state = SESS_OFFLINE;
+        fo_online(fo, slot, s);
         s->offline_since = (uint64_t)time(NULL);
     }
 }

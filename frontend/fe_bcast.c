@@ -52,7 +52,7 @@ static void deliver(const bc_rec_t *t, const msg_view_t *v, arena_h h)
     /* Half full: the worker sends the following ones through the data
      * ring, where max_queued_messages holds them, before the groups on
      * their way fill the queue up. */
-    uint32_t *gen = &shm_slot(fe->shm, slot)->bc_gen;
+    uint32_t *gen = shm_bc_gen(fe->shm, slot);
     if ((rc < 0 || fe_out_half_full(c)) &&
         __atomic_load_n(gen, __ATOMIC_RELAXED) != 0)
         __atomic_store_n(gen, 0, __ATOMIC_RELAXED); /* the ring, for now */

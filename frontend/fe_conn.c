@@ -427,8 +427,7 @@ void fe_close(fe_conn_t *c, bool clean, const char *reason)
         /* No more broadcasts for it (docs/architecture.md, "QoS 0 to
          * many"); before the DETACH, so a new host's attach, which comes
          * after the owner handled it, writes last. */
-        __atomic_store_n(&shm_slot(fe->shm, c->slot)->bc_gen, 0,
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(shm_bc_gen(fe->shm, c->slot), 0, __ATOMIC_RELAXED);
         fe_detach(c->slot, c->conn_gen, clean, c->discard_session,
                   c->expiry_changed ? (int64_t)c->sess_expiry : -1);
         fe->by_slot[c->slot] = NULL;

@@ -426,9 +426,10 @@ int fe_drain_slot_n(fe_conn_t *c, uint32_t n)
     }
     /* Drained empty: broadcasts may come again after a filling queue
      * stopped them (fe_bcast.c). */
-    if (__atomic_load_n(&s->bc_gen, __ATOMIC_RELAXED) != c->conn_gen &&
+    uint32_t *gen = shm_bc_gen(fe->shm, c->slot);
+    if (__atomic_load_n(gen, __ATOMIC_RELAXED) != c->conn_gen &&
         !fe_out_half_full(c))
-        __atomic_store_n(&s->bc_gen, c->conn_gen, __ATOMIC_RELAXED);
+        __atomic_store_n(gen, c->conn_gen, __ATOMIC_RELAXED);
     return 0;
 }
 

@@ -298,7 +298,8 @@ void fe_on_reply(uint32_t w, const rep_rec_t *r)
         sess_slot_t *s = shm_slot(fe->shm, r->slot);
         /* Broadcast groups for this connection can come now (no group
          * overtakes this answer: docs/architecture.md, "QoS 0 to many"). */
-        __atomic_store_n(&s->bc_gen, c->conn_gen, __ATOMIC_RELAXED);
+        __atomic_store_n(shm_bc_gen(fe->shm, r->slot), c->conn_gen,
+                         __ATOMIC_RELAXED);
         s->connected_at = (uint64_t)fe->now;
         c->epoch = s->epoch;
         s->keepalive = c->keepalive;

@@ -83,6 +83,8 @@ int shm_create(shm_t *s, const shm_params_t *p)
     h.off_bcast = off;
     h.bcast_stride = ring_bytes(h.bcast_cap, sizeof(bc_rec_t));
     off += (uint64_t)p->n_fo * p->n_fe * h.bcast_stride;
+    h.off_bc_gen = off;
+    off = align64(off + (uint64_t)p->max_clients * sizeof(uint32_t));
 
     /* What every delivery touches first, so that it shares pages (and TLB
      * entries: a fan-out touches a thousand slots at once): the slot, the

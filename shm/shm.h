@@ -14,7 +14,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x48534d51474e4952ull /* "RINGMQSH" */
-#define SHM_LAYOUT_VERSION 11
+#define SHM_LAYOUT_VERSION 12
 #define SHM_MAX_PROCS 128
 #define SHM_FE_CONNS_MAX (1u << 20) /* connection ids per frontend */
 #define SHM_QOS2_BITMAP 8192 /* one bit per packet id */
@@ -227,6 +227,7 @@ typedef struct shm_hdr {
     uint64_t notify_stride;
     uint64_t off_bcast;   /* n_fo * n_fe */
     uint64_t bcast_stride;
+    uint64_t off_bc_gen;  /* uint32_t per slot (shm_bc_gen()) */
     uint64_t off_slots;
     uint64_t slot_stride;
     uint64_t slot_off_inflight; /* inside a slot */
@@ -295,13 +296,6 @@ typedef struct sess_slot {
     arena_h will;       /* will message or 0 */
     uint64_t offline_since;
     uint64_t q_bytes_in; /* payload bytes ever pushed to the data ring */
-    /* written by the host frontend, read by the owner (on the line the
-     * owner reads for every delivery): the connection generation the
-     * host has attached and takes broadcast deliveries for; 0 while its
-     * queue was full, until it drained the data ring empty
-     * (docs/architecture.md, "QoS 0 to many") */
-    uint32_t bc_gen;
-    uint32_t pad8;
     uint64_t drops;     /* deliveries dropped for this session */
     uint32_t cookie;    /* the attached connection's CONNECT cookie */
     uint8_t present;    /* session present, as answered at attach */
@@ -429,6 +423,16 @@ static inline ring_t *shm_notify(const shm_t *s, uint32_t fo, uint32_t fe)
 {
     return (ring_t *)(s->base + s->hdr->off_notify +
                       (fo * s->hdr->n_fe + fe) * s->hdr->notify_stride);
+}
+
+/* Written by slot's host frontend, read by its owner worker: the
+ * connection generation the host has attached and takes broadcast
+ * deliveries for; 0 while its queue was filling up, until it drained the
+ * data ring empty (docs/architecture.md, "QoS 0 to many").  One dense
+ * array, not a slot field: a fan-out reads it for every subscriber. */
+static inline uint32_t *shm_bc_gen(const shm_t *s, uint32_t slot)
+{
+    return (uint32_t *)(s->base + s->hdr->off_bc_gen) + slot;
 }
 
 /* The broadcast ring from worker fo to frontend fe (bc_rec_t). */

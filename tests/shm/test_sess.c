@@ -300,7 +300,8 @@ static void test_held_left_by_a_kill(void **state)
 
 /* The broadcast rings (docs/architecture.md, "QoS 0 to many"): one per
  * worker and frontend, 16-byte records, at least 1024 of them, each a
- * separate ring; shm_check() refuses a damaged one. */
+ * separate ring, and the array of the hosts' broadcast generations;
+ * shm_check() refuses a damaged ring. */
 static void test_bcast_rings(void **state)
 {
     (void)state;
@@ -327,6 +328,13 @@ static void test_bcast_rings(void **state)
     assert_int_equal(t->u.to.conn_gen, 7);
     assert_int_equal(ring_count(b), 2);
     ring_consume(b, 2);
+    /* the hosts' broadcast generations: one dense array, zero at start */
+    uint32_t *g0 = shm_bc_gen(&s, 0), *gl = shm_bc_gen(&s, 3);
+    assert_true((uint8_t *)g0 >= s.base + s.hdr->off_bc_gen &&
+                (uint8_t *)(gl + 1) <= s.base + s.hdr->off_slots);
+    assert_int_equal(gl - g0, 3);
+    assert_int_equal(*g0, 0);
+    assert_int_equal(*gl, 0);
     uint32_t magic = b->magic;
     b->magic = 0;
     assert_int_equal(shm_check(&s), -1);
