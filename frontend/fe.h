@@ -449,11 +449,12 @@ int fe_drain_slot(fe_conn_t *c);
  * loaded before the broadcast groups that precede them were taken. */
 int fe_drain_slot_n(fe_conn_t *c, uint32_t n);
 /* Queues a QoS 0 delivery of message h (opened as v) to c, with
- * Subscription Identifier sub_id (0: none), as a drained record would be;
- * its reference is taken from the broadcast group's count (proc_t.bc_n
- * of h).  Returns 1 when queued, 0 when it is not for this client
- * (expired, too large: counted), -1 when c's queue has no room (left to
- * the caller). */
+ * Subscription Identifier sub_id (0: none), as a drained record would be
+ * (a full queue is written out first); its reference is taken from the
+ * broadcast group's count (proc_t.bc_n of h).  Returns 1 when queued, 0
+ * when it is not for this client (expired, too large: counted), -1 when
+ * c's queue and socket are full (left to the caller), -2 when writing
+ * the queue out closed c. */
 int fe_deliver_held(fe_conn_t *c, const msg_view_t *v, arena_h h,
                     uint32_t sub_id, bool retain);
 

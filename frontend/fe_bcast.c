@@ -37,17 +37,13 @@ static void deliver(const bc_rec_t *t, const msg_view_t *v, arena_h h)
         fe->proc->drops_offline0++;
         return;
     }
-    uint32_t sub_id = t->aux;
-    bool retain = (t->flags & OUT_F_RETAIN) != 0;
-    int rc = fe_deliver_held(c, v, h, sub_id, retain);
-    if (rc < 0 && !c->write_on) {
-        /* Full: written out, as a drain would (the written references
-         * go to held_n, not to the group's count). */
-        if (fe_flush(c) < 0) {
-            fe->proc->drops_offline0++; /* closed */
-            return;
-        }
-        rc = fe_deliver_held(c, v, h, sub_id, retain);
+    /* A full queue is written out first (the written references go to
+     * held_n, not to the group's count). */
+    int rc = fe_deliver_held(c, v, h, t->aux,
+                             (t->flags & OUT_F_RETAIN) != 0);
+    if (rc == -2) {
+        fe->proc->drops_offline0++; /* closed by that write */
+        return;
     }
     /* Half full: the worker sends the following ones through the data
      * ring, where max_queued_messages holds them, before the groups on

@@ -260,6 +260,18 @@ static bool delivery_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
            (c->iov_n == 0 || c->out_bytes < FE_OUT_BYTES_MAX);
 }
 
+/* delivery_room(), writing c's queue out first when it is full: 1, 0
+ * when the socket is full too (EV_WRITE resumes c), -1 when c was
+ * closed. */
+static int make_room(fe_conn_t *c, uint32_t iovs, uint32_t bytes)
+{
+    if (delivery_room(c, iovs, bytes))
+        return 1;
+    if (fe_flush(c) < 0)
+        return -1;
+    return delivery_room(c, iovs, bytes) ? 1 : 0;
+}
+
 /* Whether a delivery of v to c, sized p, is not for this client: MQTT 5
  * Message Expiry passed while it was queued, or the packet is above the
  * client's Maximum Packet Size (3.1.2.11.4), or it is QoS 0 for an
@@ -293,8 +305,13 @@ int fe_deliver_held(fe_conn_t *c, const msg_view_t *v, arena_h h,
     pub_size(c, v, 0, &sub_id, sub_id ? 1 : 0, &p);
     if (not_for_client(c, v, &p, false))
         return 0;
-    if (!delivery_room(c, pub_iovs(c, v, 0), pub_bytes(&p)))
-        return -1;
+    /* A full queue is written out first, as a drain would, unless the
+     * socket is known to be full (EV_WRITE pending). */
+    uint32_t iovs = pub_iovs(c, v, 0), bytes = pub_bytes(&p);
+    int room = c->write_on ? delivery_room(c, iovs, bytes)
+                           : make_room(c, iovs, bytes);
+    if (room <= 0)
+        return room < 0 ? -2 : -1;
     fe->proc->bc_n--;
     ARENA_CRASH_ORDER(); /* out of the count before the queue has it */
     queue_publish(c, v, &p, 0, false, retain, 0, h);
@@ -383,12 +400,10 @@ int fe_drain_slot_n(fe_conn_t *c, uint32_t n)
             c->inflight_blocked = true;
             return 0;
         }
-        uint32_t iovs = pub_iovs(c, &v, o.qos), bytes = pub_bytes(&p);
-        if (!drop && !delivery_room(c, iovs, bytes)) {
-            if (fe_flush(c) < 0)
-                return -1;
-            if (!delivery_room(c, iovs, bytes))
-                return 0; /* socket full: EV_WRITE resumes us */
+        if (!drop) {
+            rc = make_room(c, pub_iovs(c, &v, o.qos), pub_bytes(&p));
+            if (rc <= 0)
+                return rc; /* closed, or socket full: EV_WRITE resumes us */
         }
         if (drop) {
             ring_consume(r, take);
